@@ -1,0 +1,120 @@
+"""The tiny model loads with transformers, stays tiny, and its chat template is prefix-stable."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prime_rl.tiny_model import MODEL_FILES, build_tiny_model
+
+
+def test_param_count_is_under_one_million(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert model.config.model_type == "qwen3"
+    assert 50_000 < sum(p.numel() for p in model.parameters()) < 1_000_000
+
+
+def test_forward_gives_logits_over_the_tokenizer_vocab(tiny_model_dir: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    ids = tokenizer("Reverse <reversed_text>hello</reversed_text>", return_tensors="pt").input_ids
+    with torch.no_grad():
+        logits = model(ids).logits
+    assert logits.shape == (1, ids.shape[1], len(tokenizer))
+    assert torch.isfinite(logits).all()
+
+
+def test_tokenizer_round_trips_any_text_and_knows_chatml(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    text = "Hello, <guess>crane</guess> ünïcode 🙂\n\ttabs"
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+    assert tokenizer.eos_token == "<|im_end|>"
+    assert tokenizer.pad_token == "<|endoftext|>"
+    for special in ("<|im_start|>", "<|im_end|>", "<|endoftext|>"):
+        assert len(tokenizer.encode(special)) == 1
+
+
+def test_chat_template_earlier_turns_are_a_prefix(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    messages = [
+        {"role": "system", "content": "Guess the word."},
+        {"role": "user", "content": "Start."},
+        {"role": "assistant", "content": "<think>hm</think><guess>crane</guess>"},
+        {"role": "user", "content": "c is green"},
+        {"role": "assistant", "content": "<guess>cloud</guess>"},
+    ]
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    assert full.startswith("<|im_start|>system\nGuess the word.<|im_end|>\n")
+    for k in range(1, len(messages)):
+        assert full.startswith(tokenizer.apply_chat_template(messages[:k], tokenize=False))
+        if messages[k]["role"] == "assistant":
+            prompt = tokenizer.apply_chat_template(messages[:k], tokenize=False, add_generation_prompt=True)
+            assert prompt.endswith("<|im_start|>assistant\n")
+            assert full.startswith(prompt + messages[k]["content"] + "<|im_end|>")
+
+
+def test_build_is_idempotent_and_deterministic(tmp_path: Path, tiny_model_dir: Path) -> None:
+    first = build_tiny_model(tmp_path / "m", seed=0)
+    mtimes = {name: (first / name).stat().st_mtime_ns for name in MODEL_FILES}
+    assert build_tiny_model(first, seed=0) == first
+    assert {name: (first / name).stat().st_mtime_ns for name in MODEL_FILES} == mtimes
+    for name in MODEL_FILES:
+        assert (first / name).read_bytes() == (tiny_model_dir / name).read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+def test_build_into_an_existing_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    assert all((build_tiny_model(tmp_path / "m") / name).is_file() for name in MODEL_FILES)
+
+
+def _build(path: str) -> None:
+    build_tiny_model(path)
+
+
+@pytest.mark.slow
+def test_concurrent_builds_both_succeed(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_build, args=(str(tmp_path / "m"),)) for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=120)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    assert all((tmp_path / "m" / name).is_file() for name in MODEL_FILES)
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+def test_console_script_prints_the_path(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "prime_rl.tiny_model", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == str(tmp_path / "m")
+
+
+def test_fails_on_a_non_empty_directory_without_a_model(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "notes.txt").write_text("keep me")
+    out = subprocess.run(
+        [sys.executable, "-m", "prime_rl.tiny_model", str(tmp_path / "m")], capture_output=True, text=True
+    )
+    assert out.returncode == 2
+    assert "does not hold a complete model" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert (tmp_path / "m" / "notes.txt").read_text() == "keep me"
