@@ -1,0 +1,167 @@
+"""Helm-compatible values: load `-f` files, apply `--set`/`--set-string`, validate strictly.
+
+The merge order is Helm's: files in the order given (later wins, maps merge key by key, lists
+and scalars replace), then every `--set`, then every `--set-string`. The result is checked
+against the chart schema (unknown keys and wrong types are errors) and then across keys
+(GPU counts, inference reachability, requests <= limits, generated name lengths).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prime_rl_k8s.values_errors import ValuesError, show
+from prime_rl_k8s.values_fields import DNS1035_LABEL, quantity_value
+from prime_rl_k8s.values_schema import ROLES, SCHEMA
+from prime_rl_k8s.values_set import parse_set
+
+#: Kubernetes limits a StatefulSet name to 52 characters (so the controller-revision-hash label
+#: fits) and every Service name to 63; `<release>-<role>-headless` is the longest Service name.
+MAX_STATEFULSET_NAME = 52
+MAX_SERVICE_NAME = 63
+
+
+def default_values() -> dict[str, Any]:
+    """The chart's defaults as a plain nested dict (what `helm show values` prints)."""
+    return SCHEMA.defaults
+
+
+def load_values_file(path: str | Path) -> dict[str, Any]:
+    """Read one values file (`-` is stdin); an empty file is an empty mapping, as in Helm."""
+    label = f"-f {path}"
+    try:
+        text = sys.stdin.read() if str(path) == "-" else Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValuesError(label, str(path), "an existing YAML values file", "no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        why = type(exc).__name__.replace("Error", "").lower()
+        allowed = "a readable UTF-8 YAML values file"
+        raise ValuesError(label, str(path), allowed, f"cannot read it ({why})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        allowed = "a YAML mapping of values"
+        raise ValuesError(label, str(path), allowed, f"invalid YAML at {where}{problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValuesError(label, data, "a YAML mapping of values at the top level")
+    return data
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's merge of a later values file: maps merge recursively, anything else replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_values(
+    files: Iterable[str | Path] = (),
+    sets: Iterable[str] = (),
+    set_strings: Iterable[str] = (),
+    namespace: str | None = None,
+) -> dict[str, Any]:
+    """Merge files and overrides as Helm does, then validate; returns complete, normalised values."""
+    user: dict[str, Any] = {}
+    for path in files:
+        user = merge(user, load_values_file(path))
+    for expression in sets:
+        parse_set(expression, user, as_string=False)
+    for expression in set_strings:
+        parse_set(expression, user, as_string=True)
+    if namespace is not None:
+        user["namespace"] = namespace
+    return validate(user)
+
+
+def validate(user: Mapping[str, Any]) -> dict[str, Any]:
+    """Schema check plus the rules that span several keys."""
+    values = SCHEMA.check(dict(user), "")
+    for role in ROLES:
+        section = values[role]
+        if section["enabled"] and section["gpu"]["enabled"] and section["gpu"]["count"] < 1:
+            allowed = f"an integer >= 1 while {role}.gpu.enabled is true"
+            raise ValuesError(f"{role}.gpu.count", section["gpu"]["count"], allowed)
+        _check_requests_within_limits(role, section["resources"])
+        if section["enabled"] and section["autoStart"] and section["command"] is None:
+            raise ValuesError(
+                f"{role}.command",
+                "",
+                f"a command while {role}.autoStart is true (or set {role}.autoStart=false for an idle pod)",
+            )
+    _check_inference_reachable(values)
+    if values["storage"]["existingClaim"] and not values["storage"]["enabled"]:
+        raise ValuesError(
+            "storage.existingClaim",
+            values["storage"]["existingClaim"],
+            "an existing claim only while storage.enabled is true",
+        )
+    return values
+
+
+def _check_requests_within_limits(role: str, resources: Mapping[str, Any]) -> None:
+    for resource in ("cpu", "memory"):
+        request = resources["requests"][resource]
+        limit = resources["limits"][resource]
+        if request is not None and limit is not None and quantity_value(request) > quantity_value(limit):
+            raise ValuesError(
+                f"{role}.resources.requests.{resource}",
+                request,
+                f"at most {role}.resources.limits.{resource} ({show(limit)})",
+            )
+
+
+def _check_inference_reachable(values: Mapping[str, Any]) -> None:
+    inference = values["inference"]
+    if inference["externalUrls"]:
+        return
+    running = inference["enabled"] and inference["replicas"] > 0
+    for role in ("orchestrator", "trainer"):
+        if values[role]["enabled"] and not running:
+            key, value = (
+                ("inference.enabled", False) if not inference["enabled"] else ("inference.replicas", 0)
+            )
+            raise ValuesError(
+                key,
+                value,
+                f"inference enabled with replicas >= 1 while {role}.enabled is true "
+                f"(or give inference.externalUrls, or set {role}.enabled=false)",
+            )
+
+
+def check_release(release: str, values: Mapping[str, Any]) -> None:
+    """A release name must be a DNS-1035 label short enough for every name generated from it."""
+    allowed = (
+        "a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, "
+        "ending with a letter or digit"
+    )
+    if not release or len(release) > 63 or DNS1035_LABEL.match(release) is None:
+        raise ValuesError("release", release, allowed)
+    names: list[tuple[str, int]] = []
+    if values["storage"]["enabled"] and not values["storage"]["existingClaim"]:
+        names.append((f"{release}-shared-data", 63))
+    for role in ROLES:
+        if values[role]["enabled"]:
+            names.append((f"{release}-{role}", MAX_STATEFULSET_NAME))
+            names.append((f"{release}-{role}-headless", MAX_SERVICE_NAME))
+    for name, limit in names:
+        if len(name) > limit:
+            longest = min(cap - (len(other) - len(release)) for other, cap in names)
+            raise ValuesError(
+                "release",
+                release,
+                f"at most {longest} characters, so that generated names such as {name!r} "
+                f"stay within {limit} characters",
+            )

@@ -1,0 +1,43 @@
+"""The one error type of the values layer: it always names the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_MAX_SHOWN = 80
+
+
+def show(value: Any) -> str:
+    """Render a received value compactly and unambiguously (strings quoted, YAML-style null/bools)."""
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        try:
+            text = json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def kind(value: Any) -> str:
+    """A short YAML-flavoured type name, so `'2'` (a string) is told apart from `2`."""
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return names.get(type(value), type(value).__name__)
+
+
+class ValuesError(ValueError):
+    """A values file or `--set` expression that the chart schema rejects."""
+
+    def __init__(self, key: str, value: Any, allowed: str, problem: str | None = None) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        got = problem or f"got {show(value)}"
+        super().__init__(f"{key}: {got}; allowed: {allowed}")

@@ -1,0 +1,170 @@
+"""The values schema: the original chart's keys and defaults, plus the few keys this project adds.
+
+Added keys: `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
+`<role>.shmSizeGib` and `<role>.podAntiAffinity.{type,topologyKey}`.
+"""
+
+from __future__ import annotations
+
+from prime_rl_k8s.values_fields import (
+    ENV_NAME,
+    IMAGE_REPOSITORY,
+    IMAGE_TAG,
+    URL,
+    Bool,
+    Command,
+    Enum,
+    Field,
+    Int,
+    LabelMap,
+    ListOf,
+    Obj,
+    Quantity,
+    Str,
+    dns_label,
+    dns_subdomain,
+    label_key,
+    label_value,
+)
+
+ROLES = ("orchestrator", "inference", "trainer")
+
+_SUBDOMAIN = "a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters)"
+_HOSTNAME_KEY = "a label key such as kubernetes.io/hostname"
+_DNS_LABEL = "a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)"
+_URL = "an http(s) base URL such as http://vllm.example:8000/v1"
+_LABEL_VALUE = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+
+
+def _env_var() -> Obj:
+    return Obj(
+        {
+            "name": Str(
+                None, "an environment variable name such as MY_VAR", lambda v: ENV_NAME.match(v) is not None
+            ),
+            "value": Str("", "a string (quote numbers and booleans, or use --set-string)", allow_empty=True),
+        }
+    )
+
+
+def _toleration() -> Obj:
+    return Obj(
+        {
+            "key": Str("", "a label key such as nvidia.com/gpu", label_key, allow_empty=True),
+            "operator": Enum("Equal", ("Equal", "Exists")),
+            "value": Str("", _LABEL_VALUE, label_value, allow_empty=True),
+            "effect": Enum(None, ("NoSchedule", "PreferNoSchedule", "NoExecute"), nullable=True),
+            "tolerationSeconds": Int(None, 0, nullable=True),
+        }
+    )
+
+
+def _quantities(cpu: str | None, memory: str | None) -> Obj:
+    return Obj(
+        {"cpu": Quantity(cpu, "500m or 4"), "memory": Quantity(memory, "512Mi or 16Gi")}, nullable=True
+    )
+
+
+def _role(
+    *,
+    gpu: bool,
+    cpu: str,
+    memory: str,
+    extra: dict[str, Field] | None = None,
+    max_replicas: int | None = None,
+) -> Obj:
+    fields: dict[str, Field] = {
+        "enabled": Bool(True),
+        "replicas": Int(1, 0, max_replicas),
+        "autoStart": Bool(False),
+        "command": Command("", nullable=True),
+        "env": ListOf(_env_var()),
+        "resources": Obj({"requests": _quantities(cpu, memory), "limits": _quantities(None, None)}),
+        "gpu": Obj({"enabled": Bool(gpu), "count": Int(1, 0)}),
+        "service": Obj(
+            {
+                "enabled": Bool(True),
+                "type": Enum("ClusterIP", ("ClusterIP", "NodePort", "LoadBalancer")),
+                "port": Int(8000, 1, 65535),
+                "ncclPort": Int(29501, 1, 65535),
+            }
+        ),
+        "runtimeClassName": Str(
+            None, "a RuntimeClass name: " + _SUBDOMAIN, dns_subdomain, allow_empty=True, nullable=True
+        ),
+        "nodeSelector": LabelMap(),
+        "tolerations": ListOf(_toleration()),
+        "podAntiAffinity": Obj(
+            {
+                "type": Enum("none", ("none", "preferred", "required")),
+                "topologyKey": Str("kubernetes.io/hostname", _HOSTNAME_KEY, label_key),
+            }
+        ),
+        "shmSizeGib": Int(None, 0, nullable=True),
+    }
+    fields.update(extra or {})
+    return Obj(fields)
+
+
+SCHEMA = Obj(
+    {
+        "namespace": Str("default", _DNS_LABEL, dns_label),
+        "image": Obj(
+            {
+                "repository": Str(
+                    "primeintellect/prime-rl",
+                    "an image repository such as primeintellect/prime-rl or registry:5000/team/prime-rl",
+                    lambda v: len(v) <= 255 and IMAGE_REPOSITORY.match(v) is not None,
+                ),
+                "tag": Str(
+                    "main",
+                    "an image tag: letters, digits, '_', '.' and '-', at most 128 characters",
+                    lambda v: IMAGE_TAG.match(v) is not None,
+                ),
+                "pullPolicy": Enum("IfNotPresent", ("Always", "IfNotPresent", "Never")),
+            }
+        ),
+        "storage": Obj(
+            {
+                "enabled": Bool(True),
+                "storageClassName": Str(
+                    "nfs", "a StorageClass name: " + _SUBDOMAIN, dns_subdomain, allow_empty=True
+                ),
+                "accessModes": ListOf(
+                    Enum(None, ("ReadWriteMany", "ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod")),
+                    default=["ReadWriteMany"],
+                    min_items=1,
+                ),
+                "size": Quantity("1Ti", "1Ti or 500Gi", nullable=False),
+                "mountPath": Str(
+                    "/data",
+                    "an absolute path such as /data",
+                    lambda v: v.startswith("/") and ":" not in v and "\n" not in v,
+                ),
+                "existingClaim": Str(
+                    "", "a PersistentVolumeClaim name: " + _SUBDOMAIN, dns_subdomain, allow_empty=True
+                ),
+                "retain": Bool(False),
+            }
+        ),
+        "orchestrator": _role(gpu=False, cpu="1", memory="2Gi", max_replicas=1),
+        "inference": _role(
+            gpu=True,
+            cpu="1",
+            memory="4Gi",
+            extra={"externalUrls": ListOf(Str(None, _URL, lambda v: URL.match(v) is not None))},
+        ),
+        "trainer": _role(gpu=True, cpu="1", memory="4Gi"),
+        "config": Obj(
+            {
+                "example": Str("reverse-text", "a label value: " + _LABEL_VALUE, label_value),
+                "secrets": Obj(
+                    {
+                        "enabled": Bool(False),
+                        "name": Str("prime-rl-secrets", "a Secret name: " + _SUBDOMAIN, dns_subdomain),
+                    }
+                ),
+            }
+        ),
+    }
+)
