@@ -1,0 +1,1 @@
+"""Orchestrator: turns environment prompts into scored, packed rollout batches for the trainer."""

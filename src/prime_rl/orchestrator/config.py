@@ -1,0 +1,166 @@
+"""Orchestrator configuration: which model and environment, batch shape, async limits, servers.
+
+Imports only pydantic and ``prime_rl.config`` so that ``orchestrator --help`` and config errors are
+fast; nothing here touches the network or the file system.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from prime_rl.config import BaseConfig, env_int, output_dir_default
+
+DEFAULT_INFERENCE_URL = "http://localhost:8000/v1"
+
+
+def inference_urls_default() -> list[str]:
+    """``$INFERENCE_URLS`` (comma-separated), else ``$INFERENCE_URL``, else the local server."""
+    for name in ("INFERENCE_URLS", "INFERENCE_URL"):
+        raw = os.environ.get(name, "")
+        urls = [item.strip() for item in raw.split(",") if item.strip()]
+        if urls:
+            return urls
+    return [DEFAULT_INFERENCE_URL]
+
+
+class ModelConfig(BaseConfig):
+    """The policy model; its name must equal the name the inference servers serve."""
+
+    name: str = "Qwen/Qwen3-0.6B"
+    """Served model name (a Hugging Face name or a local path); also where the tokenizer is loaded from."""
+
+    tokenizer: str | None = None
+    """Tokenizer name or path when it differs from `name` (for example a served alias)."""
+
+
+class EnvironmentConfig(BaseConfig):
+    """The environment that provides prompts, multi-turn responses and rewards."""
+
+    id: str = "reverse-text"
+    """Environment id: reverse-text, wordle, alphabet-sort or fixed-answer."""
+
+    args: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments passed to the environment's constructor."""
+
+
+class SamplingConfig(BaseConfig):
+    """Sampling parameters of every completion request."""
+
+    max_tokens: Annotated[int, Field(ge=1)] = 128
+    """Most tokens sampled per assistant turn (also capped by what is left of `seq_len`)."""
+
+    temperature: Annotated[float, Field(gt=0)] = 1.0
+    """Sampling temperature; the trainer divides its logits by the same value."""
+
+
+class ClientConfig(BaseConfig):
+    """How the orchestrator talks to the inference servers."""
+
+    urls: list[str] = Field(default_factory=inference_urls_default, min_length=1)
+    """Base URLs ending in /v1; default $INFERENCE_URLS, else $INFERENCE_URL, else http://localhost:8000/v1."""
+
+    timeout_s: Annotated[float, Field(gt=0)] = 600.0
+    """Timeout of one HTTP request (a long completion counts as one request)."""
+
+    health_timeout_s: Annotated[float, Field(gt=0)] = 900.0
+    """How long to wait for a server to become healthy, at start-up or after it went away."""
+
+    backoff_initial_s: Annotated[float, Field(gt=0)] = 0.5
+    """First delay between retries; doubles after every failed attempt."""
+
+    backoff_max_s: Annotated[float, Field(gt=0)] = 10.0
+    """Longest delay between two retries."""
+
+    max_concurrent_requests: Annotated[int, Field(ge=1)] = 256
+    """Most completion requests in flight per server."""
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> ClientConfig:
+        for url in self.urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"invalid value for 'client.urls': {url!r} (expected an http(s) url ending in /v1)"
+                )
+        return self
+
+
+class CheckpointConfig(BaseConfig):
+    """Orchestrator checkpoints (step and data position), written next to the trainer's."""
+
+    interval: Annotated[int, Field(ge=1)] | None = None
+    """Checkpoint every this many steps (None: never)."""
+
+    resume_step: int | None = None
+    """Resume from checkpoints/step_N/orchestrator; -1 means the latest; None starts fresh."""
+
+
+class OrchestratorConfig(BaseConfig):
+    """Samples prompts, gets rollouts from the inference servers, scores them and writes training batches."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    client: ClientConfig = Field(default_factory=ClientConfig)
+    ckpt: CheckpointConfig = Field(default_factory=CheckpointConfig)
+
+    output_dir: str = Field(default_factory=output_dir_default)
+    """Shared output directory (rollouts/, broadcasts/, checkpoints/); default $OUTPUT_DIR, else outputs."""
+
+    batch_size: Annotated[int, Field(ge=1)] = 128
+    """Samples per step; a multiple of `rollouts_per_example`."""
+
+    rollouts_per_example: Annotated[int, Field(ge=1)] = 16
+    """Samples per prompt (one group); the advantage is the reward minus the group mean."""
+
+    seq_len: Annotated[int, Field(ge=2)] = 2048
+    """Length of one packed micro-batch; a sample is never longer (generation stops there)."""
+
+    max_steps: Annotated[int, Field(ge=1)] = 20
+    """Number of training steps to produce rollouts for."""
+
+    max_async_level: Annotated[int, Field(ge=0)] = 1
+    """Rollouts of step n come from a policy loaded at version >= n - max_async_level."""
+
+    max_off_policy_steps: Annotated[int, Field(ge=0)] | None = None
+    """Drop (and regenerate) groups started under a policy older than step - this; None = max_async_level."""
+
+    num_train_workers: Annotated[int, Field(ge=1)] = Field(default_factory=env_int("TRAINER_WORLD_SIZE", 1))
+    """Trainer ranks the micro-batches are split across; default $TRAINER_WORLD_SIZE, else 1."""
+
+    seed: int = 0
+    """Seed of the example order."""
+
+    poll_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    """How often to look for a new broadcast while waiting for one."""
+
+    @model_validator(mode="after")
+    def _check(self) -> OrchestratorConfig:
+        if self.batch_size % self.rollouts_per_example:
+            raise ValueError(
+                f"invalid value for 'batch_size': {self.batch_size} "
+                f"(expected a multiple of rollouts_per_example={self.rollouts_per_example})"
+            )
+        if self.max_off_policy_steps is not None and self.max_off_policy_steps < self.max_async_level:
+            raise ValueError(
+                f"invalid value for 'max_off_policy_steps': {self.max_off_policy_steps} "
+                f"(expected None or >= max_async_level={self.max_async_level})"
+            )
+        world = os.environ.get("TRAINER_WORLD_SIZE", "").strip()
+        if world.isdigit() and int(world) != self.num_train_workers:
+            raise ValueError(
+                f"invalid value for 'num_train_workers': {self.num_train_workers} "
+                f"(the trainer world size from TRAINER_WORLD_SIZE is {world}; they must match)"
+            )
+        return self
+
+    @property
+    def off_policy_limit(self) -> int:
+        """The oldest policy a step may use, as a number of steps behind it."""
+        return self.max_async_level if self.max_off_policy_steps is None else self.max_off_policy_steps
+
+    @property
+    def groups_per_step(self) -> int:
+        return self.batch_size // self.rollouts_per_example
