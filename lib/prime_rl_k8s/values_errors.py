@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from prime_rl_k8s.errors import PrimeRLConfigError
+
 _MAX_SHOWN = 80
 
 
@@ -32,12 +34,21 @@ def kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-class ValuesError(ValueError):
-    """A values file or `--set` expression that the chart schema rejects."""
+class ValuesError(PrimeRLConfigError):
+    """A values file or `--set` expression that the chart schema rejects.
 
-    def __init__(self, key: str, value: Any, allowed: str, problem: str | None = None) -> None:
+    Worded like the constructs' own errors ("<key> must be <allowed>, got <value>") so the CLI
+    reads the same whichever layer caught the mistake.
+    """
+
+    def __init__(
+        self, key: str, value: Any, allowed: str, problem: str | None = None, got: str | None = None
+    ) -> None:
         self.key = key
         self.value = value
         self.allowed = allowed
-        got = problem or f"got {show(value)}"
-        super().__init__(f"{key}: {got}; allowed: {allowed}")
+        if problem is None:
+            message = f"{key} must be {allowed}, got {got or show(value)}"
+        else:
+            message = f"{key}: {problem}; allowed: {allowed}"
+        super().__init__(message)

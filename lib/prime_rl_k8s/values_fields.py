@@ -84,7 +84,7 @@ class Field:
         raise NotImplementedError
 
     def fail(self, path: str, value: Any, why: str | None = None) -> ValuesError:
-        return ValuesError(path, value, self.allowed, f"got {why}" if why else None)
+        return ValuesError(path, value, self.allowed, got=why)
 
 
 class Bool(Field):
@@ -105,7 +105,7 @@ class Int(Field):
 
     def convert(self, value: Any, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, value, f"{value!r} ({kind(value)})" if isinstance(value, str) else None)
+            raise self.fail(path, value, f"{show(value)} ({kind(value)})" if isinstance(value, str) else None)
         if value < self.low or (self.high is not None and value > self.high):
             raise self.fail(path, value)
         return value
@@ -129,7 +129,7 @@ class Str(Field):
 
     def convert(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
-            raise self.fail(path, value, f"{value!r} ({kind(value)})")
+            raise self.fail(path, value, f"{show(value)} ({kind(value)})")
         if value == "" and self.allow_empty:
             return value
         if not value or not self.valid(value):
@@ -245,8 +245,8 @@ class Obj(Field):
                 raise ValuesError(
                     f"{path}.{key}" if path else str(key),
                     value[key],
-                    f"known keys {where}: " + ", ".join(sorted(self.fields)),
-                    problem=f"unknown key (value {show(value[key])})",
+                    "one of " + ", ".join(sorted(self.fields)),
+                    problem=f"unknown key {where} (value {show(value[key])})",
                 )
         out: dict[str, Any] = {}
         for name, field in self.fields.items():

@@ -128,7 +128,11 @@ SCHEMA = Obj(
             {
                 "enabled": Bool(True),
                 "storageClassName": Str(
-                    "nfs", "a StorageClass name: " + _SUBDOMAIN, dns_subdomain, allow_empty=True
+                    "nfs",
+                    "a StorageClass name: " + _SUBDOMAIN,
+                    dns_subdomain,
+                    allow_empty=True,
+                    nullable=True,
                 ),
                 "accessModes": ListOf(
                     Enum(None, ("ReadWriteMany", "ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod")),
