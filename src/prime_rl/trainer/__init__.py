@@ -1,0 +1,1 @@
+"""Trainer runtime: SFT and RL training of causal language models."""

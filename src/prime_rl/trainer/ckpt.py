@@ -1,0 +1,130 @@
+"""Trainer checkpoints: model, optimizer, scheduler, step and data position, written atomically.
+
+`checkpoints/step_N/trainer` is the state after N completed steps. Files hold full (unsharded)
+state dicts, so a run can resume on a different number of processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from prime_rl.trainer.errors import TrainerError
+from prime_rl.trainer.weights import step_dirs
+
+TRAINER_DIR = "trainer"
+
+
+@dataclass(frozen=True)
+class TrainState:
+    """What besides tensors a resumed run needs: the next step and how much data was consumed."""
+
+    step: int
+    data_position: int
+
+
+def checkpoint_root(output_dir: Path) -> Path:
+    return output_dir / "checkpoints"
+
+
+def available_checkpoints(output_dir: Path) -> list[int]:
+    """Steps that have a complete trainer checkpoint (the directory only appears once complete)."""
+    return sorted(
+        step
+        for step, path in step_dirs(checkpoint_root(output_dir)).items()
+        if (path / TRAINER_DIR / "state.json").is_file()
+    )
+
+
+def resolve_resume_step(output_dir: Path, resume_step: int | None) -> int | None:
+    """None: fresh start; -1: the latest checkpoint (fresh when none); N: that one, which must exist."""
+    if resume_step is None:
+        return None
+    steps = available_checkpoints(output_dir)
+    if resume_step == -1:
+        return steps[-1] if steps else None
+    if resume_step not in steps:
+        raise TrainerError(
+            f"ckpt.resume_step: no trainer checkpoint for step {resume_step} under "
+            f"{checkpoint_root(output_dir)} (available: {steps or 'none'})"
+        )
+    return resume_step
+
+
+def _full_options(world_size: int, loading: bool) -> Any:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    if world_size == 1:
+        return StateDictOptions(full_state_dict=True)
+    if loading:
+        return StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    return StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+
+def save_checkpoint(
+    output_dir: Path,
+    state: TrainState,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    rank: int,
+    world_size: int,
+    keep: int | None,
+) -> Path | None:
+    """Gather on every rank, write on rank 0 into a tmp dir, then rename it into place."""
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
+
+    options = _full_options(world_size, loading=False)
+    model_state = get_model_state_dict(model, options=options)
+    optim_state = get_optimizer_state_dict(model, optimizer, options=options)
+    if rank != 0:
+        return None
+    target = checkpoint_root(output_dir) / f"step_{state.step}" / TRAINER_DIR
+    tmp = target.with_name(TRAINER_DIR + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    torch.save(model_state, tmp / "model.pt")
+    torch.save(optim_state, tmp / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": state.step, "data_position": state.data_position}))
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    if keep is not None:
+        for old in available_checkpoints(output_dir)[:-keep]:
+            old_dir = checkpoint_root(output_dir) / f"step_{old}"
+            shutil.rmtree(old_dir / TRAINER_DIR, ignore_errors=True)
+            if old_dir.is_dir() and not any(old_dir.iterdir()):
+                old_dir.rmdir()
+    return target
+
+
+def load_checkpoint(
+    output_dir: Path,
+    step: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    rank: int,
+    world_size: int,
+) -> TrainState:
+    """Restore a checkpoint written by `save_checkpoint` (rank 0 reads, FSDP broadcasts to the others)."""
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
+
+    source = checkpoint_root(output_dir) / f"step_{step}" / TRAINER_DIR
+    options = _full_options(world_size, loading=True)
+    reads = rank == 0 or world_size == 1
+    model_state = torch.load(source / "model.pt", map_location="cpu", weights_only=True) if reads else {}
+    optim_state = torch.load(source / "optimizer.pt", map_location="cpu", weights_only=True) if reads else {}
+    set_model_state_dict(model, model_state, options=options)
+    set_optimizer_state_dict(model, optimizer, optim_state, options=options)
+    scheduler.load_state_dict(torch.load(source / "scheduler.pt", weights_only=True))
+    meta = json.loads((source / "state.json").read_text())
+    return TrainState(step=int(meta["step"]), data_position=int(meta["data_position"]))

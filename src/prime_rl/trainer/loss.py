@@ -1,0 +1,73 @@
+"""Pure loss functions for RL and SFT, shared by the trainers and unit-tested on small tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def shifted_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Log-probability of each token given the tokens before it.
+
+    Position t holds log p(input_ids[t] | input_ids[<t]); position 0 has no prediction and is 0,
+    matching the rollout contract where values at t refer to token input_ids[t].
+    """
+    scaled = logits[:, :-1].float() / temperature
+    token_logprobs = torch.log_softmax(scaled, dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+    return F.pad(token_logprobs, (1, 0), value=0.0)
+
+
+def shifted_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Entropy of the predictive distribution for each token, aligned like `shifted_logprobs`."""
+    scaled = logits[:, :-1].float() / temperature
+    logp = torch.log_softmax(scaled, dim=-1)
+    entropy = -(logp.exp() * logp).sum(-1)
+    return F.pad(entropy, (1, 0), value=0.0)
+
+
+@dataclass(frozen=True)
+class RLLossOutput:
+    """Loss to backpropagate (already divided by the step's token count) and summed statistics."""
+
+    loss: torch.Tensor
+    num_masked: torch.Tensor
+    ratio_sum: torch.Tensor
+
+
+def rl_loss(
+    logprobs: torch.Tensor,
+    inference_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    loss_mask: torch.Tensor,
+    total_loss_tokens: float,
+    mask_low: float = 0.125,
+    mask_high: float = 8.0,
+) -> RLLossOutput:
+    """Importance-weighted policy gradient with out-of-range ratios masked, not clipped.
+
+    The ratio trainer/inference is a detached weight, so the gradient is ratio * advantage *
+    grad log p. Tokens whose ratio falls outside [mask_low, mask_high] contribute nothing. The
+    sum is divided by `total_loss_tokens` (all loss tokens of the step, across micro-batches and
+    ranks) so that every token of the step weighs the same however the step is split.
+    """
+    log_ratio = logprobs.detach() - inference_logprobs
+    ratio = torch.exp(log_ratio)
+    in_range = (ratio >= mask_low) & (ratio <= mask_high)
+    keep = loss_mask & in_range
+    per_token = -torch.exp(logprobs - logprobs.detach()) * ratio * advantages
+    loss = (per_token * keep).sum() / total_loss_tokens
+    return RLLossOutput(
+        loss=loss,
+        num_masked=(loss_mask & ~in_range).sum(),
+        ratio_sum=(ratio * loss_mask).sum(),
+    )
+
+
+def sft_loss(
+    logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor, total_loss_tokens: float
+) -> torch.Tensor:
+    """Cross-entropy on tokens where `loss_mask` is True, summed then divided by the step's token count."""
+    logprobs = shifted_logprobs(logits, input_ids)
+    return -(logprobs * loss_mask).sum() / total_loss_tokens

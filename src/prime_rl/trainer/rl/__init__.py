@@ -1,0 +1,1 @@
+"""Asynchronous RL trainer: consumes rollout files, publishes policy broadcasts."""

@@ -1,0 +1,202 @@
+"""The RL training loop: wait for rollouts, one optimizer step per batch, publish the new policy."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from prime_rl.trainer.ckpt import TrainState, load_checkpoint, resolve_resume_step, save_checkpoint
+from prime_rl.trainer.errors import TrainerError
+from prime_rl.trainer.logging import StepLogger, peak_memory_gib, setup_console
+from prime_rl.trainer.loss import rl_loss, shifted_entropy, shifted_logprobs
+from prime_rl.trainer.model import (
+    check_model_source,
+    load_tokenizer,
+    lora_scaling,
+    prepare_model,
+    resolve_dtype,
+)
+from prime_rl.trainer.optim import build_optimizer, build_scheduler, clip_and_step
+from prime_rl.trainer.parallel import World, all_reduce_max, all_reduce_sum, barrier, close_world, init_world
+from prime_rl.trainer.rl.config import RLLossConfig, RLTrainerConfig
+from prime_rl.trainer.rollouts import MicroBatch, load_rollout, rollout_path, wait_for_rollout
+from prime_rl.trainer.weights import (
+    clear_broadcasts,
+    export_hf,
+    gather_full_state_dict,
+    is_published,
+    prune_broadcasts,
+    publish_broadcast,
+)
+
+logger = logging.getLogger("prime_rl.trainer")
+
+
+def rl_train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    micro_batches: list[MicroBatch],
+    loss_config: RLLossConfig,
+    world: World,
+    max_norm: float,
+) -> dict[str, float]:
+    """Forward/backward every micro-batch, then clip and step once; returns step metrics (all ranks)."""
+    device = world.device
+    local_tokens = torch.tensor(float(sum(int(mb.loss_mask.sum()) for mb in micro_batches)), device=device)
+    total_tokens = max(float(all_reduce_sum(local_tokens.clone())), 1.0)
+    # FSDP averages gradients over ranks; the loss is already normalised globally, so undo that.
+    scale = float(world.world_size)
+    sums = torch.zeros(5, device=device)  # loss, entropy, masked tokens, ratio, input tokens
+    model.train()
+    for index, mb in enumerate(micro_batches):
+        if world.world_size > 1:
+            model.set_requires_gradient_sync(index == len(micro_batches) - 1)
+        input_ids = mb.input_ids.to(device)
+        loss_mask = mb.loss_mask.to(device)
+        logits = model(input_ids=input_ids, position_ids=mb.position_ids.to(device), use_cache=False).logits
+        logprobs = shifted_logprobs(logits, input_ids, mb.temperature)
+        out = rl_loss(
+            logprobs,
+            mb.inference_logprobs.to(device),
+            mb.advantages.to(device),
+            loss_mask,
+            total_tokens,
+            loss_config.mask_low,
+            loss_config.mask_high,
+        )
+        (out.loss * scale).backward()
+        with torch.no_grad():
+            entropy = (shifted_entropy(logits.detach(), mb.temperature) * loss_mask).sum()
+            sums += torch.stack(
+                [
+                    out.loss.detach(),
+                    entropy,
+                    out.num_masked.float(),
+                    out.ratio_sum,
+                    torch.tensor(float(input_ids.numel())),
+                ]
+            )
+        del logits, logprobs, out
+    grad_norm = clip_and_step(model, optimizer, max_norm)
+    all_reduce_sum(sums)
+    return {
+        "loss": float(sums[0]),
+        "entropy": float(sums[1]) / total_tokens,
+        "masked_fraction": float(sums[2]) / total_tokens,
+        "mean_ratio": float(sums[3]) / total_tokens,
+        "grad_norm": grad_norm,
+        "loss_tokens": total_tokens,
+        "tokens": float(sums[4]),
+    }
+
+
+def _check_same_count(count: int, world: World, path: Path) -> None:
+    """Ranks with different micro-batch counts would hang in FSDP collectives: fail instead."""
+    counts = torch.tensor([float(count), float(-count)], device=world.device)
+    all_reduce_max(counts)
+    if int(counts[0]) != -int(counts[1]):
+        raise TrainerError(
+            f"rollout file {path}: ranks hold different numbers of micro-batches "
+            f"(from {-int(counts[1])} to {int(counts[0])}); every rank must get the same number"
+        )
+
+
+def train(config: RLTrainerConfig) -> None:
+    world = init_world()
+    try:
+        _train(config, world)
+    finally:
+        close_world()
+
+
+def _train(config: RLTrainerConfig, world: World) -> None:
+    setup_console(config.log.level, world.rank)
+    if config.num_train_workers is not None and config.num_train_workers != world.world_size:
+        raise TrainerError(
+            f"num_train_workers={config.num_train_workers} but the trainer runs {world.world_size} "
+            "process(es); they must be equal"
+        )
+    output_dir = Path(config.output_dir)
+    check_model_source(config.model.name)
+    model = prepare_model(config.model, world.device, world.world_size)
+    tokenizer = load_tokenizer(config.model.name, config.model.trust_remote_code) if world.is_main else None
+    optimizer = build_optimizer(model, config.optim)
+    scheduler = build_scheduler(optimizer, config.optim, config.max_steps)
+    merge_scale = lora_scaling(config.model)
+    out_dtype = None if config.weights.dtype == "auto" else resolve_dtype(config.weights.dtype, world.device)
+
+    resume = resolve_resume_step(output_dir, config.ckpt.resume_step)
+    start_step = 0
+    if resume is not None:
+        start_step = load_checkpoint(
+            output_dir, resume, model, optimizer, scheduler, world.rank, world.world_size
+        ).step
+        logger.info("resumed from checkpoint step %d", start_step)
+    elif world.is_main:
+        clear_broadcasts(output_dir)
+    barrier()
+    if start_step > 0 and not is_published(output_dir, start_step):
+        state = gather_full_state_dict(model, world.world_size, merge_scale)
+        if world.is_main:
+            publish_broadcast(state, output_dir, start_step, out_dtype)
+
+    step_logger = StepLogger(
+        config.log,
+        output_dir,
+        "trainer",
+        world.rank,
+        config.max_steps,
+        start_step,
+        config.model_dump(mode="json"),
+    )
+    state: dict[str, torch.Tensor] = {}
+    try:
+        for step in range(start_step, config.max_steps):
+            path = rollout_path(output_dir, step, world.rank)
+            wait_for_rollout(path, config.rollouts.poll_interval, config.rollouts.timeout)
+            micro_batches = load_rollout(path, step, world.rank, world.world_size, config.seq_len)
+            _check_same_count(len(micro_batches), world, path)
+
+            started = time.perf_counter()
+            metrics = rl_train_step(
+                model, optimizer, micro_batches, config.loss, world, config.optim.max_norm
+            )
+            metrics["lr"] = scheduler.get_last_lr()[0]
+            scheduler.step()
+            state = gather_full_state_dict(model, world.world_size, merge_scale)
+            if world.is_main:
+                publish_broadcast(state, output_dir, step + 1, out_dtype)
+                prune_broadcasts(output_dir, config.max_async_level + 1)
+            elapsed = time.perf_counter() - started
+            metrics["tokens_per_s"] = metrics["tokens"] / elapsed
+            metrics["step_time_s"] = elapsed
+            metrics["peak_memory_gib"] = peak_memory_gib(world.device)
+            step_logger.log(step + 1, metrics)
+
+            done = step + 1
+            last = done == config.max_steps
+            interval = config.ckpt.interval
+            if interval is not None and (done % interval == 0 or last):
+                save_checkpoint(
+                    output_dir,
+                    TrainState(done, done),
+                    model,
+                    optimizer,
+                    scheduler,
+                    world.rank,
+                    world.world_size,
+                    config.ckpt.keep,
+                )
+            export_every = config.weights.export_interval
+            if world.is_main and (last or (export_every is not None and done % export_every == 0)):
+                export_hf(state, model.config, tokenizer, output_dir, done, out_dtype)
+            if not last:
+                state = {}
+            barrier()
+    finally:
+        step_logger.close()
+    logger.info("finished %d steps; weights in %s", config.max_steps, output_dir / "weights")

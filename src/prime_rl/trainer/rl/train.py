@@ -1,0 +1,28 @@
+"""`trainer @ train.toml`: RL trainer entry point (also `torchrun -m prime_rl.trainer.rl.train`).
+
+The config is parsed before torch is imported so that `--help` and config errors are instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from prime_rl.config import parse_config
+    from prime_rl.trainer.errors import TrainerError
+    from prime_rl.trainer.rl.config import RLTrainerConfig
+
+    config = parse_config(RLTrainerConfig, argv, prog="trainer")
+    from prime_rl.trainer.rl.loop import train
+
+    try:
+        train(config)
+    except TrainerError as e:
+        print(f"trainer: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

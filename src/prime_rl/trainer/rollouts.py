@@ -1,0 +1,120 @@
+"""Reading the orchestrator's rollout files: wait for them to appear, then check them thoroughly."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from prime_rl.trainer.errors import TrainerError
+
+logger = logging.getLogger("prime_rl.trainer")
+
+TENSOR_KEYS: dict[str, torch.dtype] = {
+    "input_ids": torch.long,
+    "position_ids": torch.long,
+    "loss_mask": torch.bool,
+    "advantages": torch.float32,
+    "inference_logprobs": torch.float32,
+}
+
+
+@dataclass(frozen=True)
+class MicroBatch:
+    """One packed row of samples as the trainer consumes it (tensors shaped [1, L])."""
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    loss_mask: torch.Tensor
+    advantages: torch.Tensor
+    inference_logprobs: torch.Tensor
+    temperature: float
+
+
+def rollout_path(output_dir: Path, step: int, rank: int) -> Path:
+    return output_dir / "rollouts" / f"step_{step}" / f"rank_{rank}.pt"
+
+
+def wait_for_rollout(
+    path: Path, poll_interval: float, timeout: float | None, log_every: float = 30.0
+) -> None:
+    """Block until `path` exists (it appears atomically by rename), logging while waiting."""
+    start = time.monotonic()
+    last_log = start
+    while not path.is_file():
+        now = time.monotonic()
+        if timeout is not None and now - start > timeout:
+            raise TrainerError(f"rollouts.timeout: no rollout file at {path} after {timeout:g} s")
+        if now - last_log >= log_every:
+            logger.info("waiting for %s (%.0f s so far)", path, now - start)
+            last_log = now
+        time.sleep(poll_interval)
+
+
+def _check_micro_batch(path: Path, index: int, mb: object, seq_len: int | None) -> MicroBatch:
+    where = f"rollout file {path}: micro_batches[{index}]"
+    if not isinstance(mb, dict):
+        raise TrainerError(f"{where} is a {type(mb).__name__}, expected a dict")
+    missing = sorted((set(TENSOR_KEYS) | {"temperature"}) - set(mb))
+    if missing:
+        raise TrainerError(f"{where} lacks key(s) {missing}")
+    length = None
+    for key, dtype in TENSOR_KEYS.items():
+        value = mb[key]
+        if not isinstance(value, torch.Tensor):
+            raise TrainerError(f"{where}: '{key}' is a {type(value).__name__}, expected a tensor")
+        if value.dim() != 2 or value.shape[0] != 1:
+            raise TrainerError(f"{where}: '{key}' has shape {list(value.shape)}, expected [1, L]")
+        if dtype.is_floating_point != value.dtype.is_floating_point or (dtype == torch.bool) != (
+            value.dtype == torch.bool
+        ):
+            raise TrainerError(f"{where}: '{key}' has dtype {value.dtype}, expected {dtype}")
+        if length is None:
+            length = value.shape[1]
+        elif value.shape[1] != length:
+            raise TrainerError(f"{where}: '{key}' has length {value.shape[1]}, 'input_ids' has {length}")
+    if seq_len is not None and length is not None and length > seq_len:
+        raise TrainerError(f"{where}: length {length} exceeds seq_len={seq_len}")
+    temperature = mb["temperature"]
+    if not isinstance(temperature, int | float) or isinstance(temperature, bool) or temperature <= 0:
+        raise TrainerError(f"{where}: 'temperature' is {temperature!r}, expected a positive number")
+    return MicroBatch(
+        input_ids=mb["input_ids"].long(),
+        position_ids=mb["position_ids"].long(),
+        loss_mask=mb["loss_mask"].bool(),
+        advantages=mb["advantages"].float(),
+        inference_logprobs=mb["inference_logprobs"].float(),
+        temperature=float(temperature),
+    )
+
+
+def load_rollout(
+    path: Path, step: int, rank: int, world_size: int, seq_len: int | None = None
+) -> list[MicroBatch]:
+    """Load and validate one rank's rollout file; every problem names the file."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise TrainerError(f"rollout file {path}: cannot be read ({type(e).__name__}: {e})") from None
+    if not isinstance(data, dict):
+        raise TrainerError(f"rollout file {path}: holds a {type(data).__name__}, expected a dict")
+    missing = sorted({"step", "rank", "world_size", "micro_batches"} - set(data))
+    if missing:
+        raise TrainerError(f"rollout file {path}: lacks key(s) {missing}")
+    if data["world_size"] != world_size:
+        raise TrainerError(
+            f"rollout file {path}: written for world_size={data['world_size']} but the trainer runs "
+            f"{world_size} process(es); set the orchestrator's num_train_workers to {world_size}"
+        )
+    if data["step"] != step or data["rank"] != rank:
+        raise TrainerError(
+            f"rollout file {path}: says step={data['step']} rank={data['rank']}, "
+            f"expected step={step} rank={rank}"
+        )
+    micro_batches = data["micro_batches"]
+    if not isinstance(micro_batches, list) or not micro_batches:
+        raise TrainerError(f"rollout file {path}: 'micro_batches' must be a non-empty list")
+    return [_check_micro_batch(path, i, mb, seq_len) for i, mb in enumerate(micro_batches)]

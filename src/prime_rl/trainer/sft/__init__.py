@@ -1,0 +1,1 @@
+"""Supervised fine-tuning on chat conversations with loss on assistant tokens."""

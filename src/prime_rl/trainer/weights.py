@@ -1,0 +1,129 @@
+"""Publishing weights: broadcasts for inference (tmp file, rename, then STABLE) and HF exports."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from prime_rl.trainer.lora import merge_lora_state_dict
+
+STABLE = "STABLE"
+WEIGHTS_FILE = "model.safetensors"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+def step_dirs(root: Path) -> dict[int, Path]:
+    """`step_N` sub-directories of `root` by N (missing root: none)."""
+    if not root.is_dir():
+        return {}
+    return {int(m.group(1)): p for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir()}
+
+
+def gather_full_state_dict(
+    model: nn.Module, world_size: int, lora_scaling: float | None
+) -> dict[str, torch.Tensor]:
+    """Full, unsharded CPU state dict with HF names and LoRA merged; empty on ranks other than 0 under FSDP.
+
+    Every rank must call this: under FSDP2 it runs collectives to gather the shards.
+    """
+    if world_size > 1:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    else:
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if state and lora_scaling is not None:
+        state = merge_lora_state_dict(state, lora_scaling)
+    return state
+
+
+def _for_safetensors(
+    state_dict: dict[str, torch.Tensor], dtype: torch.dtype | None
+) -> dict[str, torch.Tensor]:
+    """Cast, and give every tensor its own storage (safetensors refuses tied embeddings' shared memory)."""
+    seen: set[int] = set()
+    out = {}
+    for key, tensor in state_dict.items():
+        t = tensor.detach().to(dtype) if dtype is not None else tensor.detach()
+        t = t.contiguous()
+        if t.data_ptr() in seen:
+            t = t.clone()
+        seen.add(t.data_ptr())
+        out[key] = t
+    return out
+
+
+def save_safetensors_atomic(
+    state_dict: dict[str, torch.Tensor], path: Path, dtype: torch.dtype | None
+) -> None:
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(_for_safetensors(state_dict, dtype), str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, path)
+
+
+def publish_broadcast(
+    state_dict: dict[str, torch.Tensor], output_dir: Path, step: int, dtype: torch.dtype | None
+) -> Path:
+    """Write `broadcasts/step_N/model.safetensors` then the empty STABLE marker.
+
+    A directory left by an earlier attempt at the same step loses its marker first, so a reader
+    never pairs the marker with a partial file.
+    """
+    target = output_dir / "broadcasts" / f"step_{step}"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / STABLE).unlink(missing_ok=True)
+    save_safetensors_atomic(state_dict, target / WEIGHTS_FILE, dtype)
+    (target / STABLE).touch()
+    return target
+
+
+def is_published(output_dir: Path, step: int) -> bool:
+    return (output_dir / "broadcasts" / f"step_{step}" / STABLE).is_file()
+
+
+def prune_broadcasts(output_dir: Path, keep: int) -> list[int]:
+    """Delete all but the newest `keep` broadcasts (readers only open directories with STABLE)."""
+    dirs = step_dirs(output_dir / "broadcasts")
+    removed = sorted(dirs)[:-keep] if keep > 0 else []
+    for step in removed:
+        (dirs[step] / STABLE).unlink(missing_ok=True)
+        shutil.rmtree(dirs[step], ignore_errors=True)
+    return removed
+
+
+def clear_broadcasts(output_dir: Path) -> None:
+    """A fresh run must not leave an older run's weights where inference could pick them up."""
+    for path in step_dirs(output_dir / "broadcasts").values():
+        (path / STABLE).unlink(missing_ok=True)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def export_hf(
+    state_dict: dict[str, torch.Tensor],
+    model_config: Any,
+    tokenizer: Any,
+    output_dir: Path,
+    step: int,
+    dtype: torch.dtype | None,
+) -> Path:
+    """Write a Hugging Face model directory `weights/step_N` (config, tokenizer, safetensors) atomically."""
+    target = output_dir / "weights" / f"step_{step}"
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model_config.save_pretrained(tmp)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+    save_safetensors_atomic(state_dict, tmp / WEIGHTS_FILE, dtype)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target
