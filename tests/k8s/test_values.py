@@ -1,0 +1,334 @@
+"""The values layer: Helm's `--set` typing and nesting, file merging, and strict validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prime_rl_k8s.errors import PrimeRLConfigError
+from prime_rl_k8s.values import check_release, default_values, merge, resolve_values
+from prime_rl_k8s.values_errors import ValuesError
+from prime_rl_k8s.values_set import parse_set
+
+REPO = Path(__file__).resolve().parents[2]
+VALUES_FILES = sorted((REPO / "examples" / "k8s").glob("*.yaml"))
+
+
+def parsed(*expressions: str, as_string: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for expression in expressions:
+        parse_set(expression, out, as_string=as_string)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("a=1", {"a": 1}),
+        ("a=0", {"a": 0}),
+        ("a=-3", {"a": -3}),
+        ("a=007", {"a": "007"}),
+        ("a=1.5", {"a": "1.5"}),
+        ("a=true", {"a": True}),
+        ("a=FALSE", {"a": False}),
+        ("a=null", {"a": None}),
+        ("a=", {"a": ""}),
+        ("a=two", {"a": "two"}),
+        ("a.b.c=x", {"a": {"b": {"c": "x"}}}),
+        ("a=1,b=2", {"a": 1, "b": 2}),
+        ("a={x,2,true}", {"a": ["x", 2, True]}),
+        ("a={}", {"a": []}),
+        ("a[1]=x", {"a": [None, "x"]}),
+        ("a[0].name=X,a[0].value=1", {"a": [{"name": "X", "value": 1}]}),
+        ("a[0][1]=x", {"a": [[None, "x"]]}),
+        (r"a\.b=x", {"a.b": "x"}),
+        (r"a=x\,y", {"a": "x,y"}),
+        ("cmd=run @ a.toml # keep: this", {"cmd": "run @ a.toml # keep: this"}),
+        ("a=b=c", {"a": "b=c"}),
+    ],
+)
+def test_set_types_and_nests_like_helm(expression: str, expected: dict[str, Any]) -> None:
+    assert parsed(expression) == expected
+
+
+def test_set_string_keeps_strings() -> None:
+    assert parsed("a=1,b=true,c=null,d={1,2}", as_string=True) == {
+        "a": "1",
+        "b": "true",
+        "c": "null",
+        "d": ["1", "2"],
+    }
+
+
+def test_set_updates_existing_list_entries() -> None:
+    data = {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}
+    parse_set("env[1].value=3", data, as_string=True)
+    assert data == {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "3"}]}
+
+
+@pytest.mark.parametrize(
+    ("expression", "needle"),
+    [
+        ("trainer.replicas", "--set trainer.replicas must be KEY=VALUE"),
+        ("a=1,b", "--set b must be KEY=VALUE"),
+        ("=1", "a non-empty key"),
+        ("a[x]=1", "list index"),
+        ("a[0]x", "after a list index"),
+        ("a={1,2", "a list closed by '}'"),
+        ("a={1}x", "after a '{...}' list"),
+        ("a[70000]=1", "list index from 0 to 65536"),
+        ("", "--set must be KEY=VALUE"),
+    ],
+)
+def test_fails_malformed_set(expression: str, needle: str) -> None:
+    with pytest.raises(ValuesError) as caught:
+        parse_set(expression, {})
+    message = str(caught.value)
+    assert needle in message
+    assert "\n" not in message
+
+
+def test_merge_is_deep_and_later_wins() -> None:
+    base = {"trainer": {"replicas": 1, "gpu": {"count": 1, "enabled": True}}, "env": [1, 2]}
+    over = {"trainer": {"gpu": {"count": 4}}, "env": [3]}
+    assert merge(base, over) == {"trainer": {"replicas": 1, "gpu": {"count": 4, "enabled": True}}, "env": [3]}
+
+
+def test_defaults_are_the_chart_defaults() -> None:
+    values = resolve_values()
+    assert values == {**values, "namespace": "default"}
+    assert values["image"] == {
+        "repository": "primeintellect/prime-rl",
+        "tag": "main",
+        "pullPolicy": "IfNotPresent",
+    }
+    assert values["storage"]["storageClassName"] == "nfs"
+    assert values["storage"]["size"] == "1Ti"
+    assert values["storage"]["accessModes"] == ["ReadWriteMany"]
+    assert values["storage"]["mountPath"] == "/data"
+    assert values["orchestrator"]["gpu"]["enabled"] is False
+    assert values["inference"]["gpu"] == {"enabled": True, "count": 1}
+    assert values["trainer"]["service"] == {
+        "enabled": True,
+        "type": "ClusterIP",
+        "port": 8000,
+        "ncclPort": 29501,
+    }
+    assert values["trainer"]["resources"]["requests"] == {"cpu": "1", "memory": "4Gi"}
+    assert values["config"] == {
+        "example": "reverse-text",
+        "secrets": {"enabled": False, "name": "prime-rl-secrets"},
+    }
+    assert default_values()["trainer"]["autoStart"] is False
+
+
+def test_later_file_wins_and_set_wins_over_files(tmp_path: Path) -> None:
+    first = tmp_path / "a.yaml"
+    second = tmp_path / "b.yaml"
+    first.write_text("trainer:\n  replicas: 2\n  gpu:\n    count: 2\n")
+    second.write_text("trainer:\n  replicas: 3\n")
+    values = resolve_values(files=[first, second], sets=["inference.replicas=5"])
+    assert values["trainer"]["replicas"] == 3
+    assert values["trainer"]["gpu"]["count"] == 2
+    assert values["inference"]["replicas"] == 5
+    values = resolve_values(files=[second, first], sets=["trainer.replicas=7"])
+    assert values["trainer"]["replicas"] == 7
+
+
+def test_set_string_applies_after_set() -> None:
+    values = resolve_values(sets=["config.example=one"], set_strings=["config.example=two"])
+    assert values["config"]["example"] == "two"
+
+
+def test_namespace_option_overrides_values(tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text("namespace: from-file\n")
+    assert resolve_values(files=[path])["namespace"] == "from-file"
+    assert resolve_values(files=[path], namespace="research")["namespace"] == "research"
+
+
+def test_commands_with_hash_and_colon_are_verbatim(tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    command = "trainer @ a.toml --note 'x # y' --kv 'a: b' # trailing comment kept"
+    path.write_text(yaml.safe_dump({"trainer": {"command": command}}))
+    assert resolve_values(files=[path])["trainer"]["command"] == command
+
+
+def test_quantities_from_yaml_numbers_become_strings(tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text("trainer:\n  resources:\n    requests:\n      cpu: 0.5\n    limits:\n      cpu: 2\n")
+    resources = resolve_values(files=[path])["trainer"]["resources"]
+    assert resources["requests"]["cpu"] == "0.5"
+    assert resources["limits"]["cpu"] == "2"
+
+
+def test_external_urls_allow_disabled_inference() -> None:
+    values = resolve_values(
+        sets=["inference.enabled=false", "inference.externalUrls={http://vllm.other:8000/v1}"]
+    )
+    assert values["inference"]["externalUrls"] == ["http://vllm.other:8000/v1"]
+
+
+def test_empty_values_file_is_empty(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing\n")
+    assert resolve_values(files=[path]) == resolve_values()
+
+
+@pytest.mark.parametrize("path", VALUES_FILES, ids=[path.stem for path in VALUES_FILES])
+def test_every_values_file_parses(path: Path) -> None:
+    values = resolve_values(files=[path])
+    check_release(path.stem, values)
+    for role in ("orchestrator", "inference", "trainer"):
+        if values[role]["enabled"] and values[role]["autoStart"]:
+            assert values[role]["command"]
+
+
+def test_values_files_cover_the_documented_set() -> None:
+    names = {path.stem for path in VALUES_FILES}
+    assert names >= {
+        "reverse-text",
+        "wordle",
+        "alphabet-sort",
+        "distributed-training",
+        "multi-node",
+        "inference-only",
+        "custom-values",
+        "custom-gpu",
+        "custom-resources",
+        "smoke",
+    }
+
+
+def test_distributed_training_is_ten_pods_of_eight_gpus() -> None:
+    trainer = resolve_values(files=[REPO / "examples/k8s/distributed-training.yaml"])["trainer"]
+    assert (trainer["replicas"], trainer["gpu"]["count"]) == (10, 8)
+
+
+def test_multi_node_requires_trainer_anti_affinity() -> None:
+    trainer = resolve_values(files=[REPO / "examples/k8s/multi-node.yaml"])["trainer"]
+    assert trainer["podAntiAffinity"] == {"type": "required", "topologyKey": "kubernetes.io/hostname"}
+
+
+def test_smoke_is_cpu_only() -> None:
+    values = resolve_values(files=[REPO / "examples/k8s/smoke.yaml"])
+    for role in ("orchestrator", "inference", "trainer"):
+        assert values[role]["gpu"]["enabled"] is False
+        assert values[role]["runtimeClassName"] is None
+        assert "prime-rl-tiny-model /data/models/tiny && " in values[role]["command"]
+
+
+def fails(sets: list[str] | None = None, set_strings: list[str] | None = None) -> str:
+    with pytest.raises(ValuesError) as caught:
+        resolve_values(sets=sets or [], set_strings=set_strings or [])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert isinstance(caught.value, PrimeRLConfigError)
+    return message
+
+
+@pytest.mark.parametrize(
+    ("sets", "needles"),
+    [
+        (["trainer.replica=2"], ["trainer.replica", "unknown key", "replicas", "autoStart"]),
+        (["traner.replicas=2"], ["traner", "unknown key at the top level", "trainer"]),
+        (["trainer.replicas=1.5"], ["trainer.replicas", "'1.5'", "an integer >= 0"]),
+        (["trainer.replicas=two"], ["trainer.replicas", "'two'", "an integer"]),
+        (["trainer.replicas=-1"], ["trainer.replicas", "-1", "an integer >= 0"]),
+        (["orchestrator.replicas=2"], ["orchestrator.replicas", "2", "from 0 to 1"]),
+        (["trainer.gpu.count=1.5"], ["trainer.gpu.count", "'1.5'", "an integer"]),
+        (["trainer.gpu.count=0"], ["trainer.gpu.count", "0", ">= 1 while trainer.gpu.enabled"]),
+        (["inference.resources.requests.memory=lots"], ["requests.memory", "'lots'", "quantity"]),
+        (["trainer.resources.limits.memory=4GB"], ["limits.memory", "'4GB'", "quantity"]),
+        (["trainer.resources.requests.cpu=-1"], ["requests.cpu", "-1", "positive"]),
+        (["trainer.service.port=0"], ["trainer.service.port", "0", "from 1 to 65535"]),
+        (["trainer.service.ncclPort=70000"], ["trainer.service.ncclPort", "70000", "65535"]),
+        (["inference.enabled=false"], ["inference.enabled", "false", "externalUrls"]),
+        (["inference.replicas=0"], ["inference.replicas", "0", "replicas >= 1"]),
+        (["namespace=Research_Team"], ["namespace", "'Research_Team'", "DNS-1123 label"]),
+        (["config.secrets.name=My Secret"], ["config.secrets.name", "'My Secret'", "Secret name"]),
+        (["config.example=not valid!"], ["config.example", "'not valid!'", "label value"]),
+        (["trainer.nodeSelector.pool=a b"], ["trainer.nodeSelector.pool", "'a b'", "label value"]),
+        (["trainer.nodeSelector.gpu=true"], ["trainer.nodeSelector.gpu", "true", "quote numbers"]),
+        (["trainer.autoStart=yes please"], ["trainer.autoStart", "'yes please'", "true or false"]),
+        (["trainer.autoStart=true"], ["trainer.command", "autoStart is true"]),
+        (["trainer.gpu=4"], ["trainer.gpu", "4", "a mapping with keys count, enabled"]),
+        (["trainer.env[0].value=x"], ["trainer.env[0].name", "null", "environment variable name"]),
+        (["trainer.env[0].name=1BAD,trainer.env[0].value=x"], ["trainer.env[0].name", "environment"]),
+        (["trainer.env[0].name=A,trainer.env[0].value=1"], ["trainer.env[0].value", "--set-string"]),
+        (["trainer.service.type=Headless"], ["trainer.service.type", "'Headless'", "ClusterIP"]),
+        (["image.pullPolicy=sometimes"], ["image.pullPolicy", "Always, IfNotPresent, Never"]),
+        (["image.repository=Bad Repo"], ["image.repository", "'Bad Repo'"]),
+        (["storage.accessModes={ReadWriteSometimes}"], ["storage.accessModes[0]", "ReadWriteMany"]),
+        (["storage.accessModes={}"], ["storage.accessModes", "at least one"]),
+        (["storage.mountPath=data"], ["storage.mountPath", "'data'", "absolute path"]),
+        (["storage.enabled=false,storage.existingClaim=x"], ["storage.existingClaim", "storage.enabled"]),
+        (["inference.externalUrls={ftp://x}"], ["inference.externalUrls[0]", "'ftp://x'", "http(s)"]),
+        (["trainer.podAntiAffinity.type=hard"], ["trainer.podAntiAffinity.type", "required"]),
+        (["trainer.tolerations[0].operator=Maybe"], ["trainer.tolerations[0].operator", "Exists"]),
+        (["trainer.runtimeClassName=NVIDIA"], ["trainer.runtimeClassName", "'NVIDIA'", "RuntimeClass"]),
+        (
+            ["trainer.resources.requests.memory=8Gi,trainer.resources.limits.memory=4Gi"],
+            ["trainer.resources.requests.memory", "'8Gi'", "at most trainer.resources.limits.memory"],
+        ),
+    ],
+)
+def test_fails_bad_values(sets: list[str], needles: list[str]) -> None:
+    message = fails(sets)
+    for needle in needles:
+        assert needle in message
+
+
+def test_fails_set_string_replicas() -> None:
+    message = fails(set_strings=["trainer.replicas=2"])
+    assert message == "trainer.replicas must be an integer >= 0, got '2' (a string)"
+
+
+@pytest.mark.parametrize(
+    ("release", "needle"),
+    [
+        ("My-Exp", "DNS-1035 label"),
+        ("1exp", "DNS-1035 label"),
+        ("exp-", "DNS-1035 label"),
+        ("exp_1", "DNS-1035 label"),
+        ("", "DNS-1035 label"),
+        ("a" * 40, "at most 39 characters"),
+    ],
+)
+def test_fails_bad_release(release: str, needle: str) -> None:
+    with pytest.raises(ValuesError) as caught:
+        check_release(release, resolve_values())
+    assert str(caught.value).startswith("release ")
+    assert needle in str(caught.value)
+
+
+def test_release_limit_follows_enabled_roles() -> None:
+    values = resolve_values(sets=["orchestrator.enabled=false", "trainer.enabled=false"])
+    check_release("a" * 40, values)
+    with pytest.raises(ValuesError, match="at most 42 characters"):
+        check_release("a" * 43, values)
+
+
+def test_fails_missing_values_file(tmp_path: Path) -> None:
+    with pytest.raises(ValuesError, match=r"-f .*missing\.yaml: no such file"):
+        resolve_values(files=[tmp_path / "missing.yaml"])
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("trainer:\n  replicas: [1\n", "invalid YAML at line"),
+        ("trainer: {a: 1\n", "invalid YAML"),
+        ("- just\n- a list\n", "a YAML mapping of values at the top level"),
+        ("just a string\n", "a YAML mapping"),
+    ],
+)
+def test_fails_malformed_values_file(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValuesError) as caught:
+        resolve_values(files=[path])
+    assert needle in str(caught.value)
+    assert "bad.yaml" in str(caught.value)
