@@ -1,0 +1,108 @@
+"""Following the trainer's broadcasts and loading them into every inference server.
+
+A broadcast directory is complete only once its ``STABLE`` marker exists (the trainer writes it
+last), so only such directories are ever listed or loaded; a half-written one is invisible here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from prime_rl.orchestrator.client import InferenceClient
+
+logger = logging.getLogger(__name__)
+
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+def broadcast_dir(output_dir: str | Path, step: int) -> Path:
+    return Path(output_dir) / "broadcasts" / f"step_{step}"
+
+
+def stable_broadcasts(output_dir: str | Path) -> list[int]:
+    """Steps of the broadcasts that carry a STABLE marker, ascending."""
+    root = Path(output_dir) / "broadcasts"
+    if not root.is_dir():
+        return []
+    steps = []
+    for entry in root.iterdir():
+        match = _STEP_DIR.match(entry.name)
+        if match and (entry / "STABLE").is_file():
+            steps.append(int(match.group(1)))
+    return sorted(steps)
+
+
+def latest_stable(output_dir: str | Path) -> int | None:
+    steps = stable_broadcasts(output_dir)
+    return steps[-1] if steps else None
+
+
+async def wait_for_broadcast(output_dir: str | Path, min_step: int, poll_interval_s: float) -> int:
+    """Waits (off the event loop) until a stable broadcast >= ``min_step`` exists; returns the newest."""
+    started = time.monotonic()
+    next_log = 0.0
+    while True:
+        latest = await asyncio.to_thread(latest_stable, output_dir)
+        if latest is not None and latest >= min_step:
+            return latest
+        waited = time.monotonic() - started
+        if waited >= next_log:
+            logger.info("waiting for %s/STABLE (%.0f s)", broadcast_dir(output_dir, min_step), waited)
+            next_log = waited + 30.0
+        await asyncio.sleep(poll_interval_s)
+
+
+class WeightSync:
+    """Keeps every server on a recent policy; also re-applies weights to a server that restarted."""
+
+    def __init__(
+        self, clients: Sequence[InferenceClient], output_dir: str | Path, poll_interval_s: float
+    ) -> None:
+        self.clients = list(clients)
+        self.output_dir = Path(output_dir)
+        self.poll_interval_s = poll_interval_s
+        self.update_seconds = 0.0
+        for client in self.clients:
+            client.on_reconnect = self.resync
+
+    @property
+    def version(self) -> int:
+        """The oldest policy version any server has loaded."""
+        return min(c.version for c in self.clients)
+
+    async def load(self, step: int, clients: Sequence[InferenceClient] | None = None) -> None:
+        """POSTs broadcasts/step_N to the servers (all by default) and records the version."""
+        weight_dir = str(broadcast_dir(self.output_dir, step).resolve())
+        targets = list(self.clients if clients is None else clients)
+        started = time.perf_counter()
+        await asyncio.gather(*(c.update_weights(weight_dir, step) for c in targets))
+        self.update_seconds += time.perf_counter() - started
+        logger.info("loaded policy version %d into %d server(s)", step, len(targets))
+
+    async def ensure(self, min_version: int) -> int:
+        """Makes every server serve a version >= ``min_version``, taking the newest stable one.
+
+        Waits for ``broadcasts/step_{min_version}/STABLE`` when no such broadcast exists yet; also
+        moves to a newer stable broadcast when one is available (fresher rollouts, never older).
+        """
+        if self.version >= min_version:
+            newest = await asyncio.to_thread(latest_stable, self.output_dir)
+        else:
+            newest = await wait_for_broadcast(self.output_dir, min_version, self.poll_interval_s)
+        if newest is not None and newest > self.version:
+            stale = [c for c in self.clients if c.version < newest]
+            await self.load(newest, stale)
+        return self.version
+
+    async def resync(self, client: InferenceClient) -> None:
+        """After a server came back: load the newest stable broadcast at least as new as its last one."""
+        if client.version <= 0:
+            return
+        newest = await wait_for_broadcast(self.output_dir, client.version, self.poll_interval_s)
+        await client.update_weights_once(str(broadcast_dir(self.output_dir, newest).resolve()), newest)
+        logger.info("re-applied policy version %d to %s", newest, client.base_url)
