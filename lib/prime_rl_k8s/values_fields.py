@@ -111,6 +111,22 @@ class Int(Field):
         return value
 
 
+class Number(Field):
+    """An integer or decimal number (YAML `0.5` or `16`), at least `low`."""
+
+    def __init__(self, default: float | None, low: float, nullable: bool = False) -> None:
+        super().__init__(default, nullable)
+        self.low = low
+        self.allowed = f"a number >= {low}"
+
+    def convert(self, value: Any, path: str) -> int | float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, value, f"{show(value)} ({kind(value)})" if isinstance(value, str) else None)
+        if value < self.low or value != value:
+            raise self.fail(path, value)
+        return value
+
+
 class Str(Field):
     """A string that must satisfy a predicate (empty is allowed only where `allow_empty`)."""
 
@@ -143,7 +159,9 @@ class Enum(Field):
         self.choices = tuple(choices)
         self.allowed = "one of " + ", ".join(self.choices)
 
-    def convert(self, value: Any, path: str) -> str:
+    def convert(self, value: Any, path: str) -> str | None:
+        if value == "" and self.nullable:
+            return None
         if value not in self.choices or not isinstance(value, str):
             raise self.fail(path, value)
         return value

@@ -1,7 +1,7 @@
 """The values schema: the original chart's keys and defaults, plus the few keys this project adds.
 
 Added keys: `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
-`<role>.shmSizeGib` and `<role>.podAntiAffinity.{type,topologyKey}`.
+`<role>.shmSizeGiB`, `<role>.podAntiAffinity` and `<role>.podAntiAffinityTopologyKey`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from prime_rl_k8s.values_fields import (
     Int,
     LabelMap,
     ListOf,
+    Number,
     Obj,
     Quantity,
     Str,
@@ -50,9 +51,9 @@ def _env_var() -> Obj:
 def _toleration() -> Obj:
     return Obj(
         {
-            "key": Str("", "a label key such as nvidia.com/gpu", label_key, allow_empty=True),
-            "operator": Enum("Equal", ("Equal", "Exists")),
-            "value": Str("", _LABEL_VALUE, label_value, allow_empty=True),
+            "key": Str(None, "a label key such as nvidia.com/gpu", label_key, nullable=True),
+            "operator": Enum(None, ("Equal", "Exists"), nullable=True),
+            "value": Str(None, _LABEL_VALUE, label_value, allow_empty=True, nullable=True),
             "effect": Enum(None, ("NoSchedule", "PreferNoSchedule", "NoExecute"), nullable=True),
             "tolerationSeconds": Int(None, 0, nullable=True),
         }
@@ -94,13 +95,9 @@ def _role(
         ),
         "nodeSelector": LabelMap(),
         "tolerations": ListOf(_toleration()),
-        "podAntiAffinity": Obj(
-            {
-                "type": Enum("none", ("none", "preferred", "required")),
-                "topologyKey": Str("kubernetes.io/hostname", _HOSTNAME_KEY, label_key),
-            }
-        ),
-        "shmSizeGib": Int(None, 0, nullable=True),
+        "podAntiAffinity": Enum(None, ("required", "preferred"), nullable=True),
+        "podAntiAffinityTopologyKey": Str("kubernetes.io/hostname", _HOSTNAME_KEY, label_key),
+        "shmSizeGiB": Number(None, 0, nullable=True),
     }
     fields.update(extra or {})
     return Obj(fields)

@@ -209,7 +209,8 @@ def test_distributed_training_is_ten_pods_of_eight_gpus() -> None:
 
 def test_multi_node_requires_trainer_anti_affinity() -> None:
     trainer = resolve_values(files=[REPO / "examples/k8s/multi-node.yaml"])["trainer"]
-    assert trainer["podAntiAffinity"] == {"type": "required", "topologyKey": "kubernetes.io/hostname"}
+    assert trainer["podAntiAffinity"] == "required"
+    assert trainer["podAntiAffinityTopologyKey"] == "kubernetes.io/hostname"
 
 
 def test_smoke_is_cpu_only() -> None:
@@ -266,7 +267,10 @@ def fails(sets: list[str] | None = None, set_strings: list[str] | None = None) -
         (["storage.mountPath=data"], ["storage.mountPath", "'data'", "absolute path"]),
         (["storage.enabled=false,storage.existingClaim=x"], ["storage.existingClaim", "storage.enabled"]),
         (["inference.externalUrls={ftp://x}"], ["inference.externalUrls[0]", "'ftp://x'", "http(s)"]),
-        (["trainer.podAntiAffinity.type=hard"], ["trainer.podAntiAffinity.type", "required"]),
+        (["trainer.podAntiAffinity=hard"], ["trainer.podAntiAffinity", "'hard'", "required, preferred"]),
+        (["trainer.podAntiAffinityTopologyKey=a b"], ["trainer.podAntiAffinityTopologyKey", "label key"]),
+        (["trainer.shmSizeGiB=-1"], ["trainer.shmSizeGiB", "-1", "a number >= 0"]),
+        (["trainer.shmSizeGiB=big"], ["trainer.shmSizeGiB", "'big'", "a number"]),
         (["trainer.tolerations[0].operator=Maybe"], ["trainer.tolerations[0].operator", "Exists"]),
         (["trainer.runtimeClassName=NVIDIA"], ["trainer.runtimeClassName", "'NVIDIA'", "RuntimeClass"]),
         (
