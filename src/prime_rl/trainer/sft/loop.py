@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from prime_rl.config import ConfigError
 from prime_rl.trainer.ckpt import TrainState, load_checkpoint, resolve_resume_step, save_checkpoint
 from prime_rl.trainer.data import (
     Sample,
@@ -60,7 +61,7 @@ def load_samples(data: SFTDataConfig, tokenizer: Any) -> list[Sample]:
             conversations = environment_conversations(
                 data.env, data.env_args, data.answer_template, data.seed
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (ConfigError, KeyError, TypeError, ValueError) as e:
             raise TrainerError(f"data.env: cannot build examples of '{data.env}': {e}") from None
     if data.num_examples is not None:
         conversations = conversations[: data.num_examples]
