@@ -1,0 +1,248 @@
+"""Checks Kubernetes would otherwise make at apply time, done at synth time with one clear message.
+
+Every function takes the value and the field path to blame (spelled as in the values file when the
+caller knows it) and either returns the normalised value or raises :class:`PrimeRLConfigError`.
+They are public so the values-file CLI reports errors in exactly the same words as the constructs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .errors import PrimeRLConfigError
+
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+# The rule kube-apiserver applied to env names up to 1.31 (the strictest of the versions we target).
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+IMAGE_REPOSITORY = re.compile(
+    r"^[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*)*$"
+)
+_QUANTITY = re.compile(
+    r"^\+?(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+)
+_BINARY_SUFFIXES = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+_SUFFIX_FACTORS: dict[str, Decimal] = {
+    "": Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+    **{suffix: Decimal(1024) ** power for power, suffix in enumerate(_BINARY_SUFFIXES, 1)},
+}
+
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
+ANTI_AFFINITY_MODES = ("required", "preferred")
+TOLERATION_OPERATORS = ("Exists", "Equal")
+TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
+MAX_NAME_LENGTH = 63
+MAX_STATEFULSET_NAME_LENGTH = 52
+
+
+def fail(field: str, value: Any, allowed: str) -> PrimeRLConfigError:
+    """Build the one-line error every check raises: field, value received, what is allowed."""
+    return PrimeRLConfigError(f"{field} must be {allowed}, got {value!r}")
+
+
+def require_str(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise fail(field, value, "a string")
+    return value
+
+
+def require_bool(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise fail(field, value, "true or false")
+    return value
+
+
+def require_int(value: Any, field: str, *, minimum: int = 0) -> int:
+    """An integer of at least `minimum`; bools and floats (even 2.0) are rejected as YAML typos."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail(field, value, f"an integer of at least {minimum}")
+    if value < minimum:
+        raise fail(field, value, f"at least {minimum}")
+    return value
+
+
+def require_port(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise fail(field, value, "an integer port between 1 and 65535")
+    return value
+
+
+def require_one_of(value: Any, field: str, allowed: Iterable[str]) -> str:
+    options = tuple(allowed)
+    if value not in options:
+        raise fail(field, value, "one of " + ", ".join(options))
+    return value
+
+
+def require_dns1035_label(value: Any, field: str) -> str:
+    """Service and StatefulSet names: lowercase letters, digits and '-', starting with a letter."""
+    text = require_str(value, field)
+    if len(text) > MAX_NAME_LENGTH or not DNS1035_LABEL.match(text):
+        raise fail(
+            field,
+            value,
+            "a DNS-1035 label (at most 63 lowercase letters, digits or '-', starting with a letter "
+            "and ending with a letter or digit)",
+        )
+    return text
+
+
+def require_dns1123_label(value: Any, field: str) -> str:
+    """Namespace names: lowercase letters, digits and '-', starting and ending alphanumeric."""
+    text = require_str(value, field)
+    if len(text) > MAX_NAME_LENGTH or not DNS1123_LABEL.match(text):
+        raise fail(
+            field,
+            value,
+            "a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending "
+            "with a letter or digit)",
+        )
+    return text
+
+
+def require_dns1123_subdomain(value: Any, field: str) -> str:
+    """Secret, claim and storage-class names: dot-separated DNS-1123 labels, at most 253 characters."""
+    text = require_str(value, field)
+    if not text or len(text) > 253 or not all(DNS1123_LABEL.match(part) for part in text.split(".")):
+        raise fail(
+            field,
+            value,
+            "a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' or '.', starting and "
+            "ending with a letter or digit)",
+        )
+    return text
+
+
+def require_label_value(value: Any, field: str) -> str:
+    text = require_str(value, field)
+    if len(text) > MAX_NAME_LENGTH or not LABEL_VALUE.match(text):
+        raise fail(
+            field,
+            value,
+            "a label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a "
+            "letter or digit)",
+        )
+    return text
+
+
+def require_label_key(value: Any, field: str) -> str:
+    """A qualified name: an optional DNS-1123 subdomain prefix and '/', then a name of at most 63."""
+    text = require_str(value, field)
+    prefix, _, name = text.rpartition("/")
+    prefix_ok = not prefix or (
+        len(prefix) <= 253 and all(DNS1123_LABEL.match(part) for part in prefix.split("."))
+    )
+    if not prefix_ok or len(name) > MAX_NAME_LENGTH or not LABEL_NAME.match(name):
+        raise fail(
+            field,
+            value,
+            "a label key ([prefix/]name: name at most 63 letters, digits, '-', '_' or '.', prefix a "
+            "DNS subdomain)",
+        )
+    return text
+
+
+def require_labels(value: Any, field: str) -> dict[str, str]:
+    """A mapping of label keys to label values, as node selectors and extra labels use."""
+    if not isinstance(value, Mapping):
+        raise fail(field, value, "a mapping of label keys to label values")
+    return {
+        require_label_key(key, f"{field} key"): require_label_value(item, f"{field}.{key}")
+        for key, item in value.items()
+    }
+
+
+def require_env_name(value: Any, field: str) -> str:
+    text = require_str(value, field)
+    if not ENV_NAME.match(text):
+        raise fail(
+            field,
+            value,
+            "an environment variable name (letters, digits, '_', '-' or '.', not starting with a digit)",
+        )
+    return text
+
+
+def require_port_name(value: Any, field: str) -> str:
+    text = require_str(value, field)
+    if len(text) > 15 or not PORT_NAME.match(text) or not re.search("[a-z]", text) or "--" in text:
+        raise fail(field, value, "a port name (at most 15 lowercase letters, digits or '-', with a letter)")
+    return text
+
+
+def parse_quantity(value: Any, field: str) -> Decimal:
+    """The numeric value of a Kubernetes quantity (`500m`, `16Gi`, `1e3`, 4); negatives are rejected."""
+    allowed = "a non-negative Kubernetes quantity such as 500m, 4, 16Gi or 1Ti"
+    if isinstance(value, bool):
+        raise fail(field, value, allowed)
+    if isinstance(value, int | float):
+        if value < 0 or value != value or value in (float("inf"), float("-inf")):
+            raise fail(field, value, allowed)
+        return Decimal(str(value))
+    if not isinstance(value, str):
+        raise fail(field, value, allowed)
+    match = _QUANTITY.match(value)
+    if not match:
+        raise fail(field, value, allowed)
+    suffix = match.group("suffix") or ""
+    try:
+        number = Decimal(match.group("number"))
+    except InvalidOperation as exc:
+        raise fail(field, value, allowed) from exc
+    if suffix[:1] in ("e", "E"):
+        return number * Decimal(10) ** int(suffix[1:])
+    return number * _SUFFIX_FACTORS[suffix]
+
+
+def require_quantity(value: Any, field: str, *, positive: bool = False) -> str:
+    """Validate a quantity and return the string form written to the manifest."""
+    amount = parse_quantity(value, field)
+    if positive and amount <= 0:
+        raise fail(field, value, "a Kubernetes quantity greater than zero")
+    return value if isinstance(value, str) else format(Decimal(str(value)).normalize(), "f")
+
+
+def require_image(repository: Any, tag: Any, field_prefix: str) -> str:
+    """`repository:tag`, or `repository@sha256:...` when the tag is a digest."""
+    repo = require_str(repository, f"{field_prefix}.repository")
+    if not IMAGE_REPOSITORY.match(repo):
+        raise fail(f"{field_prefix}.repository", repository, "an image repository such as ghcr.io/org/name")
+    if isinstance(tag, str) and IMAGE_DIGEST.match(tag):
+        return f"{repo}@{tag}"
+    if not isinstance(tag, str) or not IMAGE_TAG.match(tag):
+        raise fail(
+            f"{field_prefix}.tag",
+            tag,
+            "an image tag (at most 128 letters, digits, '_', '.' or '-') or sha256:<digest>",
+        )
+    return f"{repo}:{tag}"
+
+
+def require_generated_name(name: str, kind: str, limit: int, source_field: str, source_value: str) -> str:
+    """Reject a name derived from user input that Kubernetes would refuse for being too long."""
+    if len(name) > limit:
+        raise PrimeRLConfigError(
+            f"{source_field} {source_value!r} is too long: the generated {kind} name {name!r} has "
+            f"{len(name)} characters, at most {limit} are allowed"
+        )
+    return name
