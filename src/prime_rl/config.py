@@ -520,6 +520,8 @@ def _help_lines(models: Sequence[type[BaseModel]], prefix: str) -> list[str]:
                 lines.append(f"      {' '.join(info.description.split())}")
     for dotted, info in sections:
         title = f"[{dotted}]"
+        if info.default is None:
+            title += "  (optional: off unless set; 'None' turns it off)"
         if info.description:
             title += f"  {' '.join(info.description.split())}"
         lines.extend(["", title])

@@ -43,9 +43,15 @@ class EnvConfig(BaseConfig):
     args: dict = Field(default_factory=dict)
 
 
+class LoraConfig(BaseConfig):
+    rank: int = 16
+    alpha: float = 32.0
+
+
 class DemoConfig(BaseConfig):
     """A demo trainer config."""
 
+    lora: LoraConfig | None = Field(None, description="adapters")
     optim: OptimConfig = Field(default_factory=OptimConfig, description="optimizer settings")
     model: ModelConfig = ModelConfig()
     env: list[EnvConfig] = Field(default_factory=lambda: [EnvConfig()])
@@ -153,6 +159,13 @@ def test_bool_flags() -> None:
     assert cfg.optim.lr == 0.5
 
 
+def test_optional_section() -> None:
+    assert parse_config(DemoConfig, [], prog="demo").lora is None
+    cfg = parse_config(DemoConfig, ["--lora.rank", "32"], prog="demo")
+    assert cfg.lora == LoraConfig(rank=32, alpha=32.0)
+    assert parse_config(DemoConfig, ["--lora.rank", "32", "--lora", "None"], prog="demo").lora is None
+
+
 def test_none_string_in_toml_is_null(tmp_path: Path) -> None:
     path = write(tmp_path, "a.toml", 'max_steps = "None"\n[model]\nmax_len = "None"\n')
     cfg = parse_config(DemoConfig, ["@", path], prog="demo")
@@ -224,6 +237,8 @@ def test_help_lists_every_field(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--pod_index: int = $POD_INDEX or 0" in out
     assert "--output_dir: Path = $OUTPUT_DIR or 'outputs'" in out
     assert "[optim]  optimizer settings" in out
+    assert "[lora]  (optional: off unless set; 'None' turns it off)  adapters" in out
+    assert "--lora.rank: int = 16" in out
 
 
 def test_short_help_flag(capsys: pytest.CaptureFixture[str]) -> None:
@@ -235,7 +250,8 @@ def test_short_help_flag(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, prime_rl.config\n"
+        "import sys, prime_rl.config, prime_rl.envs\n"
+        "for env_id in prime_rl.envs.ENVIRONMENTS: prime_rl.envs.load_environment(env_id)\n"
         "heavy = [m for m in ('torch', 'transformers', 'vllm', 'numpy') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
