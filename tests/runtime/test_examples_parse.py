@@ -86,7 +86,14 @@ def test_example_parses(rel: str) -> None:
     assert load_config(cls, [f"@{rel}"]) == cfg
 
 
-@pytest.mark.parametrize("rel", [rel for rel in TOMLS if config_class_path(rel) in WITH_OUTPUT_DIR])
+def _writes_outputs(rel: str) -> bool:
+    try:
+        return config_class_path(rel) in WITH_OUTPUT_DIR
+    except AssertionError:  # reported by test_example_parses
+        return False
+
+
+@pytest.mark.parametrize("rel", [rel for rel in TOMLS if _writes_outputs(rel)])
 def test_example_accepts_cli_override_of_output_dir(rel: str, tmp_path: Path) -> None:
     cls = config_class(config_class_path(rel))
     cfg = parse_config(cls, ["@", rel, "--output-dir", str(tmp_path)], prog=Path(rel).stem)
