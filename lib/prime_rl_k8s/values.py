@@ -3,7 +3,7 @@
 The merge order is Helm's: files in the order given (later wins, maps merge key by key, lists
 and scalars replace), then every `--set`, then every `--set-string`. The result is checked
 against the chart schema (unknown keys and wrong types are errors) and then across keys
-(GPU counts, inference reachability, requests <= limits, generated name lengths).
+(GPU counts, inference reachability, duplicate env names, generated name lengths).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from prime_rl_k8s.values_errors import ValuesError, show
-from prime_rl_k8s.values_fields import DNS1035_LABEL, quantity_value
+
+from prime_rl_k8s.validation import DNS1035_LABEL
+from prime_rl_k8s.values_errors import ValuesError
 from prime_rl_k8s.values_schema import ROLES, SCHEMA
 from prime_rl_k8s.values_set import parse_set
 
@@ -87,20 +88,23 @@ def resolve_values(
 
 
 def validate(user: Mapping[str, Any]) -> dict[str, Any]:
-    """Schema check plus the rules that span several keys."""
+    """Schema check plus the rules that span several keys.
+
+    Rules the constructs enforce themselves (request <= limit, /dev/shm <= memory limit, one
+    orchestrator) are left to them: their errors already name the values keys.
+    """
     values = SCHEMA.check(dict(user), "")
     for role in ROLES:
         section = values[role]
         if section["enabled"] and section["gpu"]["enabled"] and section["gpu"]["count"] < 1:
             allowed = f"an integer >= 1 while {role}.gpu.enabled is true"
             raise ValuesError(f"{role}.gpu.count", section["gpu"]["count"], allowed)
-        _check_requests_within_limits(role, section["resources"])
-        if section["enabled"] and section["autoStart"] and section["command"] is None:
-            raise ValuesError(
-                f"{role}.command",
-                "",
-                f"a command while {role}.autoStart is true (or set {role}.autoStart=false for an idle pod)",
-            )
+        seen: set[str] = set()
+        for index, entry in enumerate(section["env"]):
+            if entry["name"] in seen:
+                allowed = "a name not used earlier in the list"
+                raise ValuesError(f"{role}.env[{index}].name", entry["name"], allowed)
+            seen.add(entry["name"])
     _check_inference_reachable(values)
     if values["storage"]["existingClaim"] and not values["storage"]["enabled"]:
         raise ValuesError(
@@ -109,18 +113,6 @@ def validate(user: Mapping[str, Any]) -> dict[str, Any]:
             "an existing claim only while storage.enabled is true",
         )
     return values
-
-
-def _check_requests_within_limits(role: str, resources: Mapping[str, Any]) -> None:
-    for resource in ("cpu", "memory"):
-        request = resources["requests"][resource]
-        limit = resources["limits"][resource]
-        if request is not None and limit is not None and quantity_value(request) > quantity_value(limit):
-            raise ValuesError(
-                f"{role}.resources.requests.{resource}",
-                request,
-                f"at most {role}.resources.limits.{resource} ({show(limit)})",
-            )
 
 
 def _check_inference_reachable(values: Mapping[str, Any]) -> None:

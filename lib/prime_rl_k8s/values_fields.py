@@ -11,38 +11,20 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from prime_rl_k8s.errors import PrimeRLConfigError
+from prime_rl_k8s.validation import (
+    DNS1123_LABEL,
+    ENV_NAME,
+    IMAGE_DIGEST,
+    IMAGE_REPOSITORY,
+    IMAGE_TAG,
+    LABEL_NAME,
+    LABEL_VALUE,
+    parse_quantity,
+)
 from prime_rl_k8s.values_errors import ValuesError, kind, show
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-QUANTITY = re.compile(r"^\+?(?P<num>\d+(\.\d*)?|\.\d+)(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$")
-IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s,]*)?$")
-
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": "1e-9", "u": "1e-6", "m": "1e-3", "k": "1e3", "M": "1e6", "G": "1e9", "T": "1e12"}
-_DECIMAL |= {"P": "1e15", "E": "1e18"}
-
-
-def quantity_value(text: str) -> Decimal:
-    """The numeric size of a Kubernetes quantity string already matched by QUANTITY."""
-    match = QUANTITY.match(text)
-    if match is None:
-        raise ValueError(f"not a quantity: {text!r}")
-    number = Decimal(match["num"])
-    suffix = match["suffix"] or ""
-    if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return number * Decimal(_DECIMAL[suffix])
-    if suffix:
-        return number * (Decimal(10) ** int(suffix[1:]))
-    return number
 
 
 def dns_label(value: str) -> bool:
@@ -50,7 +32,7 @@ def dns_label(value: str) -> bool:
 
 
 def dns_subdomain(value: str) -> bool:
-    return len(value) <= 253 and DNS1123_SUBDOMAIN.match(value) is not None
+    return len(value) <= 253 and all(DNS1123_LABEL.match(part) for part in value.split("."))
 
 
 def label_value(value: str) -> bool:
@@ -62,6 +44,26 @@ def label_key(value: str) -> bool:
     if prefix and not dns_subdomain(prefix):
         return False
     return len(name) <= 63 and LABEL_NAME.match(name) is not None
+
+
+def image_repository(value: str) -> bool:
+    return len(value) <= 255 and IMAGE_REPOSITORY.match(value) is not None
+
+
+def image_tag(value: str) -> bool:
+    return IMAGE_TAG.match(value) is not None or IMAGE_DIGEST.match(value) is not None
+
+
+def env_name(value: str) -> bool:
+    return ENV_NAME.match(value) is not None
+
+
+def quantity(value: str) -> Decimal | None:
+    """The size of a Kubernetes quantity string, or None when it is not one."""
+    try:
+        return parse_quantity(value, "quantity")
+    except PrimeRLConfigError:
+        return None
 
 
 class Field:
@@ -101,7 +103,10 @@ class Int(Field):
         super().__init__(default, nullable)
         self.low = low
         self.high = high
-        self.allowed = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
+        if high is None:
+            self.allowed = f"an integer >= {low}"
+        else:
+            self.allowed = f"exactly {low}" if low == high else f"an integer from {low} to {high}"
 
     def convert(self, value: Any, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -178,7 +183,8 @@ class Quantity(Field):
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.fail(path, value)
         text = format(Decimal(str(value)), "f") if isinstance(value, float) else str(value)
-        if QUANTITY.match(text) is None or quantity_value(text) <= 0:
+        size = quantity(text)
+        if size is None or size <= 0:
             raise self.fail(path, value)
         return text
 

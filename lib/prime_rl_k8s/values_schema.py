@@ -1,15 +1,17 @@
 """The values schema: the original chart's keys and defaults, plus the few keys this project adds.
 
+Departures from the chart: `config.example` names one of the presets (it supplies the default
+commands and limits); the orchestrator exposes no port unless `orchestrator.service.port` is set,
+and only the trainer has `service.ncclPort`.
+
 Added keys: `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
 `<role>.shmSizeGiB`, `<role>.podAntiAffinity` and `<role>.podAntiAffinityTopologyKey`.
 """
 
 from __future__ import annotations
 
+from prime_rl_k8s.presets import PRESETS
 from prime_rl_k8s.values_fields import (
-    ENV_NAME,
-    IMAGE_REPOSITORY,
-    IMAGE_TAG,
     URL,
     Bool,
     Command,
@@ -24,6 +26,9 @@ from prime_rl_k8s.values_fields import (
     Str,
     dns_label,
     dns_subdomain,
+    env_name,
+    image_repository,
+    image_tag,
     label_key,
     label_value,
 )
@@ -40,9 +45,7 @@ _LABEL_VALUE = "at most 63 letters, digits, '-', '_' or '.', starting and ending
 def _env_var() -> Obj:
     return Obj(
         {
-            "name": Str(
-                None, "an environment variable name such as MY_VAR", lambda v: ENV_NAME.match(v) is not None
-            ),
+            "name": Str(None, "an environment variable name such as MY_VAR", env_name),
             "value": Str("", "a string (quote numbers and booleans, or use --set-string)", allow_empty=True),
         }
     )
@@ -66,30 +69,36 @@ def _quantities(cpu: str | None, memory: str | None) -> Obj:
     )
 
 
+def _service(*, enabled: bool, port: int | None, nccl: bool) -> Obj:
+    """`service.*`: the ClusterIP Service and container ports; only trainers have an NCCL port."""
+    fields: dict[str, Field] = {
+        "enabled": Bool(enabled),
+        "type": Enum("ClusterIP", ("ClusterIP", "NodePort", "LoadBalancer")),
+        "port": Int(port, 1, 65535, nullable=port is None),
+    }
+    if nccl:
+        fields["ncclPort"] = Int(29501, 1, 65535)
+    return Obj(fields)
+
+
 def _role(
     *,
     gpu: bool,
     cpu: str,
     memory: str,
+    service: Obj,
     extra: dict[str, Field] | None = None,
-    max_replicas: int | None = None,
+    replicas: Int | None = None,
 ) -> Obj:
     fields: dict[str, Field] = {
         "enabled": Bool(True),
-        "replicas": Int(1, 0, max_replicas),
+        "replicas": replicas or Int(1, 0),
         "autoStart": Bool(False),
         "command": Command("", nullable=True),
         "env": ListOf(_env_var()),
         "resources": Obj({"requests": _quantities(cpu, memory), "limits": _quantities(None, None)}),
         "gpu": Obj({"enabled": Bool(gpu), "count": Int(1, 0)}),
-        "service": Obj(
-            {
-                "enabled": Bool(True),
-                "type": Enum("ClusterIP", ("ClusterIP", "NodePort", "LoadBalancer")),
-                "port": Int(8000, 1, 65535),
-                "ncclPort": Int(29501, 1, 65535),
-            }
-        ),
+        "service": service,
         "runtimeClassName": Str(
             None, "a RuntimeClass name: " + _SUBDOMAIN, dns_subdomain, allow_empty=True, nullable=True
         ),
@@ -111,12 +120,12 @@ SCHEMA = Obj(
                 "repository": Str(
                     "primeintellect/prime-rl",
                     "an image repository such as primeintellect/prime-rl or registry:5000/team/prime-rl",
-                    lambda v: len(v) <= 255 and IMAGE_REPOSITORY.match(v) is not None,
+                    image_repository,
                 ),
                 "tag": Str(
                     "main",
-                    "an image tag: letters, digits, '_', '.' and '-', at most 128 characters",
-                    lambda v: IMAGE_TAG.match(v) is not None,
+                    "an image tag (at most 128 letters, digits, '_', '.' or '-') or sha256:<digest>",
+                    image_tag,
                 ),
                 "pullPolicy": Enum("IfNotPresent", ("Always", "IfNotPresent", "Never")),
             }
@@ -148,17 +157,26 @@ SCHEMA = Obj(
                 "retain": Bool(False),
             }
         ),
-        "orchestrator": _role(gpu=False, cpu="1", memory="2Gi", max_replicas=1),
+        "orchestrator": _role(
+            gpu=False,
+            cpu="1",
+            memory="2Gi",
+            service=_service(enabled=False, port=None, nccl=False),
+            replicas=Int(1, 1, 1),
+        ),
         "inference": _role(
             gpu=True,
             cpu="1",
             memory="4Gi",
+            service=_service(enabled=True, port=8000, nccl=False),
             extra={"externalUrls": ListOf(Str(None, _URL, lambda v: URL.match(v) is not None))},
         ),
-        "trainer": _role(gpu=True, cpu="1", memory="4Gi"),
+        "trainer": _role(
+            gpu=True, cpu="1", memory="4Gi", service=_service(enabled=True, port=8000, nccl=True)
+        ),
         "config": Obj(
             {
-                "example": Str("reverse-text", "a label value: " + _LABEL_VALUE, label_value),
+                "example": Enum("reverse-text", sorted(PRESETS)),
                 "secrets": Obj(
                     {
                         "enabled": Bool(False),
