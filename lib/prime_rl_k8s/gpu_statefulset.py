@@ -387,7 +387,9 @@ class GpuStatefulSet(Construct):
             mebibytes = size * 1024
             if mebibytes != mebibytes.to_integral_value():
                 raise fail(field, shm_size_gib, "a whole number of MiB expressed in GiB (e.g. 0.5 or 16)")
-            size_limit = f"{size.normalize():f}Gi" if size == size.to_integral_value() else f"{mebibytes:f}Mi"
+            size_limit = (
+                f"{size.normalize():f}Gi" if size == size.to_integral_value() else f"{int(mebibytes)}Mi"
+            )
             if memory_limit is not None and size * 1024**3 > parse_quantity(
                 memory_limit, self._field("memory_limit")
             ):
