@@ -18,7 +18,6 @@ from .validation import (
     require_generated_name,
     require_one_of,
     require_quantity,
-    require_str,
 )
 
 #: Annotations that keep the claim (and its data) when the release or Argo CD application is deleted.
@@ -71,7 +70,7 @@ class SharedDataVolume(Construct):
         super().__init__(scope, id)
         require_dns1035_label(experiment, "name")
         self.mount_path = require_mount_path(mount_path, f"{config_path}.mountPath")
-        require_bool(retain_on_delete, f"{config_path}.retainOnDelete")
+        require_bool(retain_on_delete, f"{config_path}.retain")
         self.namespace = resolve_namespace(self, namespace)
         self.created = existing_claim_name is None
         if existing_claim_name is not None:
@@ -117,7 +116,7 @@ class SharedDataVolume(Construct):
 
 def require_mount_path(value: object, field: str) -> str:
     """An absolute, normalised container path that does not hide the root or /dev/shm."""
-    path = require_str(value, field)
+    path = value if isinstance(value, str) else ""
     parts = path.split("/")
     if (
         not path.startswith("/")
@@ -129,5 +128,5 @@ def require_mount_path(value: object, field: str) -> str:
         or path in ("/dev", "/dev/shm")
         or path.startswith("/dev/shm/")
     ):
-        raise fail(field, value, "an absolute container path such as /data (not /, /dev or /dev/shm)")
+        raise fail(field, value, "an absolute path such as /data (not /, /dev or /dev/shm)")
     return path
