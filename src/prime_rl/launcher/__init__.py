@@ -1,0 +1,1 @@
+"""Local launcher: inference, orchestrator and trainer on one machine (`rl @ rl.toml`)."""
