@@ -344,3 +344,19 @@ def test_fails_malformed_values_file(tmp_path: Path, text: str, needle: str) -> 
         resolve_values(files=[path])
     assert needle in str(caught.value)
     assert "bad.yaml" in str(caught.value)
+
+
+def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        keys += _leaf_keys(value, f"{path}.") if isinstance(value, dict) and value else [path]
+    return keys
+
+
+def test_readme_documents_every_values_key() -> None:
+    readme = (REPO / "README.md").read_text()
+    for key in _leaf_keys(default_values()):
+        role, _, rest = key.partition(".")
+        generic = f"<role>.{rest}" if role in ("orchestrator", "inference", "trainer") else key
+        assert f"| `{key}` |" in readme or f"| `{generic}` |" in readme, key
