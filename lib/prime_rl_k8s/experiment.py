@@ -360,6 +360,8 @@ def _role_props(value: RoleProps | None, role: str) -> RoleProps:
     if not isinstance(value, RoleProps):
         raise fail(role, value, "a RoleProps or None")
     require_bool(value.enabled, f"{role}.enabled")
+    if not isinstance(value.env, Mapping):
+        raise fail(f"{role}.env", value.env, "a mapping of variable names to values")
     return value
 
 

@@ -187,13 +187,17 @@ class GpuStatefulSet(Construct):
                 f"{f('service_enabled')} is true but no port is set; a Service needs a port"
             )
         self.service_name: str | None = self.name if self.service_enabled else None
-        self.labels = {
-            **standard_labels(self.instance, self.component),
-            **require_labels(labels or {}, f("labels")),
-        }
+        standard = standard_labels(self.instance, self.component)
+        extra = require_labels(labels or {}, f("labels"))
+        for key in extra.keys() & standard.keys():
+            # Overriding these would break the selectors (or the chart-compatible `app`/`role` labels).
+            raise fail(f"{f('labels')}.{key}", extra[key], f"absent; it is always {standard[key]!r}")
+        self.labels = {**standard, **extra}
         self.selector = selector_labels(self.instance, self.component)
         metadata = {"namespace": self.namespace, "labels": self.labels}
 
+        if env is not None and not isinstance(env, Mapping):
+            raise fail(f("env"), env, "a mapping of variable names to values")
         container_env = {
             **downward_env(),
             "ROLE": self.component,

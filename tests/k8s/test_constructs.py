@@ -115,3 +115,66 @@ def test_schema_validation_catches_a_bad_field():
     }
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(bad, "1.28.0", strict=True)
+
+
+def _build_sts(chart: cdk8s.Chart, **props: object) -> None:
+    from prime_rl_k8s import GpuStatefulSet
+
+    GpuStatefulSet(chart, "sts", **{"instance": "exp", "component": "trainer", "image": "img:1", **props})
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"component": "Trainer"}, r"^component must be a DNS-1035 label"),
+        ({"image": 5}, r"^image must be a string, got 5$"),
+        ({"ports": [8000]}, r"^ports must be a mapping of port names to port numbers, got \[8000\]$"),
+        ({"env": ["A=1"]}, r"^env must be a mapping of variable names to values, got \['A=1'\]$"),
+        ({"labels": ["team"]}, r"^labels must be a mapping of label keys to label values"),
+        (
+            {"labels": {"app.kubernetes.io/instance": "other"}},
+            r"^labels\.app\.kubernetes\.io/instance must be absent",
+        ),
+        ({"labels": {"role": "x"}}, r"^labels\.role must be absent; it is always 'trainer', got 'x'$"),
+        ({"cluster_domain": "Cluster.Local"}, r"^cluster_domain must be a DNS-1123 subdomain"),
+        ({"service_enabled": "yes"}, r"^service_enabled must be true or false, got 'yes'$"),
+    ],
+)
+def test_fails_misc_gpu_statefulset_props(chart, props, message):
+    with pytest.raises(prime_rl_k8s.PrimeRLConfigError, match=message):
+        _build_sts(chart, **props)
+
+
+def test_fails_secret_ref_optional_not_bool(chart):
+    from prime_rl_k8s import SecretKeyRef
+
+    with pytest.raises(
+        prime_rl_k8s.PrimeRLConfigError, match=r"^env\.T\.secretKeyRef\.optional must be true or"
+    ):
+        _build_sts(chart, env={"T": SecretKeyRef("s", "k", optional="no")})
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"storage_enabled": "yes"}, r"^storage\.enabled must be true or false, got 'yes'$"),
+        ({"trainer": RoleProps(enabled="no")}, r"^trainer\.enabled must be true or false, got 'no'$"),
+        ({"cluster_domain": "bad domain"}, r"^cluster_domain must be a DNS-1123 subdomain"),
+        ({"storage_access_modes": ("RWX",)}, r"^storage\.accessModes must be one of ReadWriteOnce"),
+        ({"storage_class_name": "Fast"}, r"^storage\.storageClassName must be a DNS-1123 subdomain"),
+        ({"storage_existing_claim_name": "A"}, r"^storage\.existingClaim must be a DNS-1123 subdomain"),
+        ({"labels": {"bad key!": "x"}}, r"^labels key must be a label key"),
+    ],
+)
+def test_fails_misc_experiment_props(chart, props, message):
+    with pytest.raises(prime_rl_k8s.PrimeRLConfigError, match=message):
+        PrimeRLExperiment(chart, "exp", name="exp", namespace="ns", **props)
+
+
+def test_fails_unknown_preset_and_role():
+    with pytest.raises(prime_rl_k8s.PrimeRLConfigError, match=r"^example must be one of alphabet-sort, "):
+        prime_rl_k8s.get_preset("Reverse-Text")
+    with pytest.raises(
+        prime_rl_k8s.PrimeRLConfigError, match=r"^role must be one of orchestrator, inference"
+    ):
+        prime_rl_k8s.get_preset("wordle").command("critic")

@@ -637,3 +637,11 @@ def test_fails_storage_values(chart):
         build(chart, storage_size="4GB")
     with pytest.raises(PrimeRLConfigError, match=r"^storage\.mountPath must be an absolute path"):
         build(chart, storage_mount_path="data")
+
+
+def test_fails_env_not_a_mapping(chart):
+    _fails(
+        chart,
+        "trainer.env must be a mapping of variable names to values, got ['A=1']",
+        trainer=RoleProps(env=["A=1"]),
+    )
