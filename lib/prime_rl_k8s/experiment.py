@@ -29,7 +29,7 @@ from .validation import (
     require_one_of,
     require_port,
 )
-from .volume import SharedDataVolume
+from .volume import SharedDataVolume, require_mount_path
 
 DEFAULT_IMAGE_REPOSITORY = "primeintellect/prime-rl"
 DEFAULT_IMAGE_TAG = "main"
@@ -224,17 +224,13 @@ class PrimeRLExperiment(Construct):
             )
             mount_path = self.volume.mount_path
         else:
-            mount_path = storage_mount_path
+            mount_path = require_mount_path(storage_mount_path, "storage.mountPath")
 
         self.roles: dict[str, GpuStatefulSet] = {}
         for role, p in enabled.items():
             env = {
                 **self._wiring_env(role, container_ports[role], mount_path),
-                **(
-                    {k: SecretKeyRef(secret_name, key, optional=True) for k, key in SECRET_KEYS.items()}
-                    if secret_name is not None
-                    else {}
-                ),
+                **_secret_env(secret_name),
                 **p.env,
             }
             self.roles[role] = GpuStatefulSet(
@@ -372,6 +368,13 @@ def _urls(urls: Sequence[str]) -> tuple[str, ...]:
         if not isinstance(url, str) or not _URL.match(url):
             raise fail("inference.externalUrls", url, "an http(s) base URL such as http://vllm:8000/v1")
     return tuple(urls)
+
+
+def _secret_env(secret_name: str | None) -> dict[str, SecretKeyRef]:
+    """Optional refs, so pods of runs that log nowhere and pull only public models still start."""
+    if secret_name is None:
+        return {}
+    return {name: SecretKeyRef(secret_name, key, optional=True) for name, key in SECRET_KEYS.items()}
 
 
 def _base_url(host: str, port: int) -> str:

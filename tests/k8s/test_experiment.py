@@ -645,3 +645,14 @@ def test_fails_env_not_a_mapping(chart):
         "trainer.env must be a mapping of variable names to values, got ['A=1']",
         trainer=RoleProps(env=["A=1"]),
     )
+
+
+def test_fails_bad_mount_path_without_storage(chart):
+    with pytest.raises(PrimeRLConfigError, match=r"^storage\.mountPath must be an absolute path .*'out'$"):
+        build(
+            chart,
+            storage_enabled=False,
+            storage_mount_path="out",
+            orchestrator=RoleProps(enabled=False),
+            trainer=RoleProps(enabled=False),
+        )
