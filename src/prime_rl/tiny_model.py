@@ -139,7 +139,7 @@ def _write_model(tmp: Path, seed: int) -> None:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        head_dim=16,
+        head_dim=32,  # the smallest head size the vLLM CPU attention backend supports
         max_position_embeddings=MAX_POSITION_EMBEDDINGS,
         tie_word_embeddings=True,
         bos_token_id=None,
