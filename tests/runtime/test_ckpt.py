@@ -44,6 +44,7 @@ def _load(out: Path, step: int, name: str) -> dict:
     return torch.load(out / "checkpoints" / f"step_{step}" / "trainer" / name, weights_only=True)
 
 
+@pytest.mark.slow
 def test_rl_resume_continues_at_the_right_step_with_the_same_state(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:

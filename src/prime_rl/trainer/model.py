@@ -37,7 +37,9 @@ def check_model_source(name: str) -> None:
 def load_model(config: ModelConfig, device: torch.device) -> nn.Module:
     """Load the causal LM on `device` in the configured dtype, with packing-aware attention."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     check_model_source(config.name)
     try:
         model = AutoModelForCausalLM.from_pretrained(
