@@ -1,0 +1,1 @@
+"""vLLM inference server with hot weight updates for the RL loop."""

@@ -1,0 +1,127 @@
+"""Admin routes ``POST /update_weights`` and ``POST /reload_weights`` as an ASGI middleware.
+
+vLLM installs it through its public ``--middleware`` flag; the middleware answers only these two
+paths and hands every other request to vLLM unchanged. It reaches the engine through
+``app.state.engine_client`` (set by vLLM before serving) and the workers through
+``collective_rpc`` into ``WeightUpdateExtension``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.responses import JSONResponse
+from vllm.logger import init_logger
+
+from prime_rl.inference.weights import ExpectedTensors, WeightDirError, check_broadcast, expected_tensors
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+UPDATE_PATH = "/update_weights"
+RELOAD_PATH = "/reload_weights"
+_MAX_BODY_BYTES = 64 * 1024
+
+logger = init_logger("prime_rl.inference.admin")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_BODY_BYTES:
+            raise WeightDirError(413, f"request body is larger than {_MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _weight_dir_from(body: bytes) -> str:
+    try:
+        payload = json.loads(body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise WeightDirError(
+            400, 'request body must be JSON like {"weight_dir": "/path/to/broadcast"}'
+        ) from None
+    weight_dir = payload.get("weight_dir") if isinstance(payload, dict) else None
+    if not isinstance(weight_dir, str) or not weight_dir:
+        raise WeightDirError(
+            400, f'request body must be JSON like {{"weight_dir": "/path/to/broadcast"}}, got {payload!r}'
+        )
+    return weight_dir
+
+
+class WeightRoutesMiddleware:
+    """Serves the two admin routes; one weight change at a time, others wait their turn."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._lock = asyncio.Lock()
+        self._expected: ExpectedTensors | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path") if scope["type"] == "http" else None
+        if path not in (UPDATE_PATH, RELOAD_PATH):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            response = JSONResponse({"error": f"{path} accepts POST only"}, status_code=405)
+            await response(scope, receive, send)
+            return
+        engine = scope["app"].state.engine_client
+        try:
+            body = await _read_body(receive)
+            if path == UPDATE_PATH:
+                content = await self._update(engine, _weight_dir_from(body))
+            else:
+                content = await self._reload(engine)
+            response = JSONResponse(content)
+        except WeightDirError as exc:
+            logger.warning("%s rejected: %s", path, exc.message)
+            response = JSONResponse({"error": exc.message}, status_code=exc.status)
+        except Exception as exc:
+            logger.exception("%s failed", path)
+            response = JSONResponse({"error": f"{path} failed in the engine: {exc}"}, status_code=500)
+        await response(scope, receive, send)
+
+    async def _update(self, engine: Any, weight_dir: str) -> dict[str, Any]:
+        async with self._lock:
+            started = time.perf_counter()
+            if self._expected is None:
+                self._expected = await asyncio.to_thread(expected_tensors, engine.model_config.hf_config)
+            broadcast = await asyncio.to_thread(check_broadcast, weight_dir, self._expected)
+            files = [str(path) for path in broadcast.files]
+            await engine.collective_rpc("prime_load_weights", args=(files,))
+            # Cached KV blocks were computed with the old weights; running requests are recomputed.
+            await engine.reset_prefix_cache(reset_running_requests=True)
+            seconds = time.perf_counter() - started
+        logger.info("loaded %d tensors from %s in %.2f s", broadcast.num_tensors, weight_dir, seconds)
+        return {
+            "status": "ok",
+            "weight_dir": weight_dir,
+            "num_tensors": broadcast.num_tensors,
+            "seconds": seconds,
+        }
+
+    async def _reload(self, engine: Any) -> dict[str, Any]:
+        async with self._lock:
+            started = time.perf_counter()
+            sources = await engine.collective_rpc("prime_reload_base_weights")
+            await engine.reset_prefix_cache(reset_running_requests=True)
+            seconds = time.perf_counter() - started
+        source = sources[0] if sources else engine.model_config.model
+        logger.info("reloaded base weights from %s in %.2f s", source, seconds)
+        return {"status": "ok", "model": source, "seconds": seconds}
