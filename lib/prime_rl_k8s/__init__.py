@@ -11,6 +11,11 @@ Constructs given ``namespace=None`` use the enclosing Chart's namespace, else wr
 ``metadata.namespace`` and use ``default`` in every FQDN.
 """
 
+import os
+
+# jsii prints a Node end-of-life banner on every import unless this is set before cdk8s loads.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 from .env import POD_INDEX_FIELD, EnvValue, SecretKeyRef
 from .errors import PrimeRLConfigError
 from .experiment import (

@@ -51,6 +51,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_GPU_RUNTIME_CLASS = "nvidia"
 #: PyTorch DataLoader workers and NCCL use /dev/shm; the container runtime's 64 MiB default is too small.
 DEFAULT_GPU_SHM_SIZE_GIB = 16
+#: Supplementary group of every pod; matches the uid the image runs as (see Dockerfile APP_UID).
+POD_FS_GROUP = 1000
 DEFAULT_TOPOLOGY_KEY = "kubernetes.io/hostname"
 SHM_VOLUME_NAME = "dshm"
 #: Python prop name -> values-file key (under the role), used in error messages when config_path is set.
@@ -230,8 +232,12 @@ class GpuStatefulSet(Construct):
             volumes=volumes or None,
             enable_service_links=False,
             automount_service_account_token=False,
+            # The image runs as uid 1000, gid 0: fsGroup makes volumes that support ownership
+            # management writable for it, without a recursive chown of a populated volume.
             security_context=k8s.PodSecurityContext(
-                seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")
+                seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+                fs_group=POD_FS_GROUP,
+                fs_group_change_policy="OnRootMismatch",
             ),
         )
         self.statefulset = k8s.KubeStatefulSet(

@@ -91,7 +91,8 @@ class ExamplePreset:
         else:
             command = f"{role} @ {toml}"
         if self.cpu_only:
-            return f"prime-rl-tiny-model {SMOKE_MODEL_DIR} && {command}"
+            # exec: the role process replaces bash, so it receives SIGTERM and its exit code is the pod's.
+            return f"prime-rl-tiny-model {SMOKE_MODEL_DIR} && exec {command}"
         return command
 
 

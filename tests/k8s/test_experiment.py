@@ -224,7 +224,7 @@ def test_smoke_preset_is_cpu_only_and_builds_the_tiny_model(chart, synth):
         assert m.container(f"exp-{role}")["command"] == [
             "bash",
             "-c",
-            f"prime-rl-tiny-model /data/models/tiny && {role} @ /app/examples/smoke/{stem}.toml",
+            f"prime-rl-tiny-model /data/models/tiny && exec {role} @ /app/examples/smoke/{stem}.toml",
         ]
         spec = m.pod_spec(f"exp-{role}")
         assert "runtimeClassName" not in spec

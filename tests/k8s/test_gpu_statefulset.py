@@ -334,7 +334,11 @@ def test_security_context(chart, synth):
     build(chart, gpu_count=1)
     m = synth(chart)
     spec = m.pod_spec("exp-trainer")
-    assert spec["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    assert spec["securityContext"] == {
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "fsGroup": 1000,
+        "fsGroupChangePolicy": "OnRootMismatch",
+    }
     assert spec["automountServiceAccountToken"] is False
     assert spec["enableServiceLinks"] is False
     assert m.container("exp-trainer")["securityContext"] == {
