@@ -1,0 +1,145 @@
+"""The whole loop with real vLLM (CPU), the real trainer and the real orchestrator."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from e2e_support import PY, VllmServer, child_env, free_port, post, read_jsonl, tail
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+STEPS = 4
+
+RL_TOML = """\
+output_dir = "{out}"
+model = "{model}"
+max_steps = {steps}
+max_async_level = 1
+stop_timeout_s = 20
+
+[inference]
+kv_cache_memory_bytes = 67108864
+[inference.model]
+enforce_eager = true
+max_model_len = 1024
+[inference.server]
+host = "127.0.0.1"
+port = {port}
+
+[orchestrator]
+batch_size = 16
+rollouts_per_example = 4
+seq_len = 512
+poll_interval_s = 0.1
+[orchestrator.environment]
+id = "reverse-text"
+[orchestrator.sampling]
+max_tokens = 24
+
+[trainer.optim]
+lr = 1e-3
+[trainer.rollouts]
+poll_interval = 0.1
+"""
+
+
+@dataclass
+class RlRun:
+    returncode: int
+    out: Path
+    log: Path
+    stable_seen: set[int] = field(default_factory=set)
+
+
+@pytest.fixture(scope="module")
+def rl_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> RlRun:
+    pytest.importorskip("vllm")
+    work = tmp_path_factory.mktemp("rl")
+    out = work / "outputs"
+    config = work / "rl.toml"
+    config.write_text(RL_TOML.format(out=out, model=tiny_model_dir, steps=STEPS, port=free_port()))
+    log = work / "rl.log"
+    run = RlRun(returncode=-1, out=out, log=log)
+    done = threading.Event()
+
+    def watch() -> None:
+        # Broadcasts are pruned two steps later, so poll often enough to see every STABLE marker.
+        while not done.is_set():
+            for marker in (out / "broadcasts").glob("step_*/STABLE"):
+                run.stable_seen.add(int(marker.parent.name.removeprefix("step_")))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    with log.open("wb") as fh:
+        proc = subprocess.run(
+            [PY, "-m", "prime_rl.launcher.rl", "@", str(config)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            timeout=900,
+        )
+    done.set()
+    watcher.join()
+    run.returncode = proc.returncode
+    return run
+
+
+def test_rl_launcher_exits_zero_when_training_completes(rl_run: RlRun) -> None:
+    assert rl_run.returncode == 0, tail(rl_run.log, 80)
+    text = rl_run.log.read_text(errors="replace")
+    for prefix in ("[inference] ", "[orchestrator] ", "[trainer] "):
+        assert prefix in text
+    assert "[rl] training finished; stopping inference" in text
+
+
+def test_every_rollout_broadcast_and_metric_line_appears(rl_run: RlRun) -> None:
+    assert rl_run.returncode == 0, tail(rl_run.log, 80)
+    out = rl_run.out
+    for step in range(STEPS):
+        assert (out / "rollouts" / f"step_{step}" / "rank_0.pt").is_file()
+    assert not list((out / "rollouts").rglob("*.tmp"))
+    assert rl_run.stable_seen == set(range(1, STEPS + 1))
+    orchestrator = read_jsonl(out / "logs" / "orchestrator" / "metrics.jsonl")
+    assert [m["step"] for m in orchestrator] == list(range(STEPS))
+    assert all(m["async_level"] <= 1 and m["off_policy_level"] <= 1 for m in orchestrator)
+    assert all(m["samples"] == 16 for m in orchestrator)
+    trainer = read_jsonl(out / "logs" / "trainer" / "metrics.jsonl")
+    assert [m["step"] for m in trainer] == list(range(1, STEPS + 1))
+
+
+def test_resolved_component_configs_are_written(rl_run: RlRun) -> None:
+    configs = rl_run.out / "configs"
+    names = sorted(p.name for p in configs.iterdir())
+    assert names == ["inference.toml", "orchestrator.toml", "trainer.toml"]
+    assert "num_train_workers = 1" in (configs / "orchestrator.toml").read_text()
+
+
+def test_update_weights_changes_served_logprobs_and_reload_restores_them(
+    base_server: VllmServer, tmp_path: Path
+) -> None:
+    """A perturbed copy of the base weights, published like a broadcast, changes every logprob."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    prompt = [1, 10, 20, 30, 40, 50]
+    base = base_server.greedy_logprobs(prompt)
+    weights = load_file(str(base_server.model_dir / "model.safetensors"))
+    generator = torch.Generator().manual_seed(0)
+    perturbed = {k: v + 0.05 * torch.randn(v.shape, generator=generator) for k, v in weights.items()}
+    broadcast = tmp_path / "broadcasts" / "step_1"
+    broadcast.mkdir(parents=True)
+    save_file(perturbed, str(broadcast / "model.safetensors"))
+    (broadcast / "STABLE").touch()
+
+    status, body = post(f"{base_server.root}/update_weights", {"weight_dir": str(broadcast)})
+    assert status == 200, body
+    updated = base_server.greedy_logprobs(prompt)
+    assert max(abs(a - b) for a, b in zip(base, updated, strict=True)) > 1e-2
+    base_server.reload_base()
+    assert base_server.greedy_logprobs(prompt) == pytest.approx(base, abs=1e-4)
