@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from prime_rl.trainer.loss import rl_loss, sft_loss, shifted_entropy, shifted_logprobs
+from prime_rl.trainer.loss import rl_loss, sft_loss, shifted_logprobs, shifted_logprobs_and_entropy
 
 
 def test_shifted_logprobs_align_with_the_token_they_score() -> None:
@@ -29,7 +29,10 @@ def test_temperature_divides_logits() -> None:
 
 def test_entropy_of_uniform_and_peaked_distributions() -> None:
     logits = torch.tensor([[[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0], [0.0] * 4]])
-    entropy = shifted_entropy(logits)
+    input_ids = torch.tensor([[0, 1, 2]])
+    logprobs, entropy = shifted_logprobs_and_entropy(logits, input_ids)
+    torch.testing.assert_close(logprobs, shifted_logprobs(logits, input_ids))
+    assert not entropy.requires_grad
     assert entropy[0, 0].item() == 0.0
     assert entropy[0, 1].item() == pytest.approx(math.log(4.0))
     assert entropy[0, 2].item() == pytest.approx(0.0, abs=1e-6)
@@ -77,6 +80,7 @@ def test_sft_loss_is_cross_entropy_on_masked_tokens_per_token() -> None:
     mask = torch.tensor([[False, True, True]])
     # token 1 given [.25,.75] -> -log .75; token 1 given [.75,.25] -> -log .25
     expected = -(math.log(0.75) + math.log(0.25)) / 2
-    assert sft_loss(logits, input_ids, mask, total_loss_tokens=2.0).item() == pytest.approx(expected)
+    logprobs = shifted_logprobs(logits, input_ids)
+    assert sft_loss(logprobs, mask, total_loss_tokens=2.0).item() == pytest.approx(expected)
     only_first = torch.tensor([[False, True, False]])
-    assert sft_loss(logits, input_ids, only_first, 1.0).item() == pytest.approx(-math.log(0.75))
+    assert sft_loss(logprobs, only_first, 1.0).item() == pytest.approx(-math.log(0.75))

@@ -19,12 +19,15 @@ def shifted_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, temperature:
     return F.pad(token_logprobs, (1, 0), value=0.0)
 
 
-def shifted_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Entropy of the predictive distribution for each token, aligned like `shifted_logprobs`."""
-    scaled = logits[:, :-1].float() / temperature
-    logp = torch.log_softmax(scaled, dim=-1)
-    entropy = -(logp.exp() * logp).sum(-1)
-    return F.pad(entropy, (1, 0), value=0.0)
+def shifted_logprobs_and_entropy(
+    logits: torch.Tensor, input_ids: torch.Tensor, temperature: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`shifted_logprobs` plus the detached entropy of each predictive distribution, from one log-softmax."""
+    logp = torch.log_softmax(logits[:, :-1].float() / temperature, dim=-1)
+    token_logprobs = logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+    with torch.no_grad():
+        entropy = -(logp.exp() * logp).sum(-1)
+    return F.pad(token_logprobs, (1, 0), value=0.0), F.pad(entropy, (1, 0), value=0.0)
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,6 @@ def rl_loss(
     )
 
 
-def sft_loss(
-    logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor, total_loss_tokens: float
-) -> torch.Tensor:
+def sft_loss(logprobs: torch.Tensor, loss_mask: torch.Tensor, total_loss_tokens: float) -> torch.Tensor:
     """Cross-entropy on tokens where `loss_mask` is True, summed then divided by the step's token count."""
-    logprobs = shifted_logprobs(logits, input_ids)
     return -(logprobs * loss_mask).sum() / total_loss_tokens

@@ -12,7 +12,7 @@ from torch import nn
 from prime_rl.trainer.ckpt import TrainState, load_checkpoint, resolve_resume_step, save_checkpoint
 from prime_rl.trainer.errors import TrainerError
 from prime_rl.trainer.logging import StepLogger, peak_memory_gib, setup_console
-from prime_rl.trainer.loss import rl_loss, shifted_entropy, shifted_logprobs
+from prime_rl.trainer.loss import rl_loss, shifted_logprobs_and_entropy
 from prime_rl.trainer.model import (
     check_model_source,
     load_tokenizer,
@@ -58,7 +58,7 @@ def rl_train_step(
         input_ids = mb.input_ids.to(device)
         loss_mask = mb.loss_mask.to(device)
         logits = model(input_ids=input_ids, position_ids=mb.position_ids.to(device), use_cache=False).logits
-        logprobs = shifted_logprobs(logits, input_ids, mb.temperature)
+        logprobs, entropy = shifted_logprobs_and_entropy(logits, input_ids, mb.temperature)
         out = rl_loss(
             logprobs,
             mb.inference_logprobs.to(device),
@@ -70,14 +70,14 @@ def rl_train_step(
         )
         (out.loss * scale).backward()
         with torch.no_grad():
-            entropy = (shifted_entropy(logits.detach(), mb.temperature) * loss_mask).sum()
+            entropy = (entropy * loss_mask).sum()
             sums += torch.stack(
                 [
                     out.loss.detach(),
                     entropy,
                     out.num_masked.float(),
                     out.ratio_sum,
-                    torch.tensor(float(input_ids.numel())),
+                    torch.tensor(float(input_ids.numel()), device=device),
                 ]
             )
         del logits, logprobs, out

@@ -24,7 +24,7 @@ from prime_rl.trainer.data import (
 )
 from prime_rl.trainer.errors import TrainerError
 from prime_rl.trainer.logging import StepLogger, peak_memory_gib, setup_console
-from prime_rl.trainer.loss import sft_loss, shifted_entropy
+from prime_rl.trainer.loss import sft_loss, shifted_logprobs_and_entropy
 from prime_rl.trainer.model import (
     check_model_source,
     load_tokenizer,
@@ -94,12 +94,15 @@ def sft_train_step(
         logits = model(
             input_ids=input_ids, position_ids=mb["position_ids"].to(device), use_cache=False
         ).logits
-        loss = sft_loss(logits, input_ids, loss_mask, total_tokens)
+        logprobs, entropy = shifted_logprobs_and_entropy(logits, input_ids)
+        loss = sft_loss(logprobs, loss_mask, total_tokens)
         (loss * scale).backward()
         with torch.no_grad():
-            entropy = (shifted_entropy(logits.detach()) * loss_mask).sum()
-            sums += torch.stack([loss.detach(), entropy, torch.tensor(float(input_ids.numel()))])
-        del logits, loss
+            entropy = (entropy * loss_mask).sum()
+            sums += torch.stack(
+                [loss.detach(), entropy, torch.tensor(float(input_ids.numel()), device=device)]
+            )
+        del logits, logprobs, loss
     grad_norm = clip_and_step(model, optimizer, max_norm)
     all_reduce_sum(sums)
     return {
