@@ -150,3 +150,12 @@ def test_fails_on_reserved_flag_after_double_dash() -> None:
     assert out.returncode == 2
     assert "after '--'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_fails_on_a_flag_vllm_does_not_know(tiny_model_dir: Path) -> None:
+    pytest.importorskip("vllm")
+    out = _run_inference("--model.name", str(tiny_model_dir), "--", "--no-such-flag")
+    assert out.returncode == 2
+    assert "unrecognized arguments: --no-such-flag" in out.stderr
