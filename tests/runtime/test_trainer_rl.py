@@ -34,6 +34,9 @@ def test_trains_on_rollouts_and_publishes_complete_broadcasts(tiny_model_dir: Pa
     from transformers import AutoModelForCausalLM
 
     write_steps(tiny_model_dir, tmp_path, range(3))
+    stale = tmp_path / "broadcasts" / "step_7"  # left by an earlier run: a fresh start removes it
+    stale.mkdir(parents=True)
+    (stale / "STABLE").touch()
     main(_args(tiny_model_dir, tmp_path, "--max-steps", "3", "--optim.lr", "1e-2", "--max-async-level", "1"))
 
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
@@ -79,6 +82,7 @@ def test_lora_broadcast_has_base_model_keys(tiny_model_dir: Path, tmp_path: Path
     from transformers import AutoModelForCausalLM
 
     write_steps(tiny_model_dir, tmp_path, range(1), micro_batches=1)
+    lora = ["--model.lora.rank", "4", "--model.lora.alpha", "8", "--model.activation-checkpointing"]
     main(
         _args(
             tiny_model_dir,
@@ -87,20 +91,20 @@ def test_lora_broadcast_has_base_model_keys(tiny_model_dir: Path, tmp_path: Path
             "1",
             "--optim.lr",
             "1e-2",
-            "--model.lora.rank",
-            "4",
-            "--model.lora.alpha",
-            "8",
+            "--weights.dtype",
+            "bfloat16",
+            *lora,
         )
     )
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).state_dict()
     published = _load_safetensors(tmp_path / "broadcasts" / "step_1" / "model.safetensors")
     assert set(published) == set(base)
+    assert {t.dtype for t in published.values()} == {torch.bfloat16}
     # Embeddings and norms are frozen under LoRA; the projections moved.
-    torch.testing.assert_close(published["model.embed_tokens.weight"], base["model.embed_tokens.weight"])
-    assert not torch.equal(
-        published["model.layers.1.mlp.down_proj.weight"], base["model.layers.1.mlp.down_proj.weight"]
-    )
+    embed = base["model.embed_tokens.weight"].to(torch.bfloat16)
+    torch.testing.assert_close(published["model.embed_tokens.weight"], embed)
+    down = base["model.layers.1.mlp.down_proj.weight"].to(torch.bfloat16)
+    assert not torch.equal(published["model.layers.1.mlp.down_proj.weight"], down)
 
 
 def _expect_failure(capsys: pytest.CaptureFixture[str], argv: list[str], code: int) -> str:
