@@ -174,6 +174,7 @@ def test_update_weights_changes_every_tensor_and_reload_restores_base(
     )
     assert response.status_code == 200, response.text
     assert response.json()["num_tensors"] == len(perturbed_state)
+    assert f"loaded {len(perturbed_state)} tensors from {tmp_path / 'step_1'}" in server.log_path.read_text()
     updated = served_logprobs(server)
     assert max_diff(updated, base) > 10 * TOLERANCE
     assert max_diff(updated, expected) < TOLERANCE

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.responses import JSONResponse
-from vllm.logger import init_logger
 
 from prime_rl.inference.weights import ExpectedTensors, WeightDirError, check_broadcast, expected_tensors
 
@@ -29,7 +30,20 @@ UPDATE_PATH = "/update_weights"
 RELOAD_PATH = "/reload_weights"
 _MAX_BODY_BYTES = 64 * 1024
 
-logger = init_logger("prime_rl.inference.admin")
+
+def _make_logger() -> logging.Logger:
+    """vLLM configures only its own logger tree, so this one gets its own handler (stderr, INFO)."""
+    log = logging.getLogger("prime_rl.inference.admin")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("(inference) %(levelname)s %(asctime)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log
+
+
+logger = _make_logger()
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -101,7 +115,7 @@ class WeightRoutesMiddleware:
         async with self._lock:
             started = time.perf_counter()
             if self._expected is None:
-                self._expected = await asyncio.to_thread(expected_tensors, engine.model_config.hf_config)
+                self._expected = await asyncio.to_thread(self._expected_for, engine.model_config.hf_config)
             broadcast = await asyncio.to_thread(check_broadcast, weight_dir, self._expected)
             files = [str(path) for path in broadcast.files]
             await engine.collective_rpc("prime_load_weights", args=(files,))
@@ -115,6 +129,15 @@ class WeightRoutesMiddleware:
             "num_tensors": broadcast.num_tensors,
             "seconds": seconds,
         }
+
+    @staticmethod
+    def _expected_for(hf_config: Any) -> ExpectedTensors:
+        try:
+            return expected_tensors(hf_config)
+        except Exception as exc:
+            raise WeightDirError(
+                500, f"cannot derive the served model's tensor names and shapes from its config: {exc}"
+            ) from exc
 
     async def _reload(self, engine: Any) -> dict[str, Any]:
         async with self._lock:
