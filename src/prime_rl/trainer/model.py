@@ -48,7 +48,7 @@ def load_model(config: ModelConfig, device: torch.device) -> nn.Module:
             attn_implementation=config.attn_implementation,
             trust_remote_code=config.trust_remote_code,
         )
-    except OSError as e:
+    except (OSError, ValueError) as e:
         raise TrainerError(f"model.name: cannot load '{config.name}': {str(e).splitlines()[0]}") from None
     model.config.use_cache = False
     return model.to(device)
@@ -63,7 +63,7 @@ def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
             str(Path(name).expanduser()) if _looks_like_path(name) else name,
             trust_remote_code=trust_remote_code,
         )
-    except OSError as e:
+    except (OSError, ValueError) as e:
         raise TrainerError(
             f"model.name: cannot load the tokenizer of '{name}': {str(e).splitlines()[0]}"
         ) from None

@@ -140,9 +140,11 @@ def _train(config: RLTrainerConfig, world: World) -> None:
         clear_broadcasts(output_dir)
     barrier()
     if start_step > 0 and not is_published(output_dir, start_step):
-        state = gather_full_state_dict(model, world.world_size, merge_scale)
+        # The policy the orchestrator waits for was lost (e.g. cleared): publish it again.
+        restored = gather_full_state_dict(model, world.world_size, merge_scale)
         if world.is_main:
-            publish_broadcast(state, output_dir, start_step, out_dtype)
+            publish_broadcast(restored, output_dir, start_step, out_dtype)
+        del restored
 
     step_logger = StepLogger(
         config.log,
