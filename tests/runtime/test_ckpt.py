@@ -73,6 +73,12 @@ def test_rl_resume_continues_at_the_right_step_with_the_same_state(
     }
     assert (resumed / "broadcasts" / "step_4" / "STABLE").is_file()
 
+    # A lost broadcast of the resumed policy is published again, so the orchestrator is not stuck.
+    shutil.rmtree(resumed / "broadcasts")
+    _rl(tiny_model_dir, resumed, "--max-steps", "4", "--ckpt.resume-step", "4")
+    assert sorted(p.name for p in (resumed / "broadcasts").iterdir()) == ["step_4"]
+    assert (resumed / "broadcasts" / "step_4" / "STABLE").is_file()
+
 
 def test_sft_resume_skips_consumed_data(tiny_model_dir: Path, tmp_path: Path) -> None:
     def run(out: Path, *extra: str) -> None:
