@@ -3,8 +3,9 @@
 vLLM resolves this class inside each worker process before the model is built, so the import-time
 hook below runs early enough to change how the CPU build prepares its linear layers.
 
-CPU build: by default it repacks linear weights into oneDNN / SGL kernel layouts after loading and
-computes with the packed copies, so later in-place loads would change only embeddings and norms.
+CPU build: by default it repacks linear weights into oneDNN / SGL kernel layouts after loading,
+computes with the packed copies and empties the ``weight`` parameters, so a later in-place load
+either misses those layers or fails part-way (after embeddings and norms were already replaced).
 Turning both packers off makes every layer compute from its ``weight`` parameter, which
 ``load_weights`` updates in place. GPU builds are left untouched.
 """
