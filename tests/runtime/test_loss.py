@@ -84,3 +84,26 @@ def test_sft_loss_is_cross_entropy_on_masked_tokens_per_token() -> None:
     assert sft_loss(logprobs, mask, total_loss_tokens=2.0).item() == pytest.approx(expected)
     only_first = torch.tensor([[False, True, False]])
     assert sft_loss(logprobs, only_first, 1.0).item() == pytest.approx(-math.log(0.75))
+
+
+def test_rl_loss_stays_finite_when_a_masked_ratio_overflows() -> None:
+    # log ratio 200 overflows exp() to inf in float32; that token is masked and must not poison the rest.
+    logprobs = torch.log(torch.tensor([[0.5, 0.5]])).requires_grad_()
+    inference = torch.tensor([[-200.5, math.log(0.5)]])
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    out = rl_loss(logprobs, inference, torch.ones(1, 2), mask, total_loss_tokens=2.0)
+    assert out.loss.item() == pytest.approx(-0.5)
+    out.loss.backward()
+    torch.testing.assert_close(logprobs.grad, torch.tensor([[0.0, -0.5]]))
+    assert out.num_masked.item() == 1
+    assert out.ratio_sum.item() == pytest.approx(1.0)
+
+
+def test_rl_loss_sign_pushes_negative_advantages_down() -> None:
+    logprobs = torch.log(torch.tensor([[0.5, 0.25]])).requires_grad_()
+    out = rl_loss(
+        logprobs, logprobs.detach(), torch.tensor([[-2.0, 0.0]]), torch.ones(1, 2, dtype=torch.bool), 2.0
+    )
+    out.loss.backward()
+    # d loss / d logp = -ratio * advantage / N = -(1 * -2) / 2 = +1, so descent lowers that token's logp.
+    torch.testing.assert_close(logprobs.grad, torch.tensor([[1.0, 0.0]]))

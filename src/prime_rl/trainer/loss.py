@@ -32,7 +32,10 @@ def shifted_logprobs_and_entropy(
 
 @dataclass(frozen=True)
 class RLLossOutput:
-    """Loss to backpropagate (already divided by the step's token count) and summed statistics."""
+    """Loss to backpropagate (already divided by the step's token count) and summed statistics.
+
+    `ratio_sum` covers the kept tokens only: a masked ratio can be astronomically large (or inf).
+    """
 
     loss: torch.Tensor
     num_masked: torch.Tensor
@@ -54,17 +57,19 @@ def rl_loss(
     grad log p. Tokens whose ratio falls outside [mask_low, mask_high] contribute nothing. The
     sum is divided by `total_loss_tokens` (all loss tokens of the step, across micro-batches and
     ranks) so that every token of the step weighs the same however the step is split.
+
+    Masking selects the weight with `torch.where` instead of multiplying by the mask, because a
+    masked ratio may overflow to inf and inf * 0 would turn the whole step's loss and gradient NaN.
     """
-    log_ratio = logprobs.detach() - inference_logprobs
-    ratio = torch.exp(log_ratio)
+    ratio = torch.exp(logprobs.detach() - inference_logprobs)
     in_range = (ratio >= mask_low) & (ratio <= mask_high)
     keep = loss_mask & in_range
-    per_token = -torch.exp(logprobs - logprobs.detach()) * ratio * advantages
-    loss = (per_token * keep).sum() / total_loss_tokens
+    weight = torch.where(keep, ratio * advantages, torch.zeros_like(ratio))
+    loss = -(torch.exp(logprobs - logprobs.detach()) * weight).sum() / total_loss_tokens
     return RLLossOutput(
         loss=loss,
         num_masked=(loss_mask & ~in_range).sum(),
-        ratio_sum=(ratio * loss_mask).sum(),
+        ratio_sum=torch.where(keep, ratio, torch.zeros_like(ratio)).sum(),
     )
 
 

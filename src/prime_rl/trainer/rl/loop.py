@@ -50,7 +50,7 @@ def rl_train_step(
     total_tokens = max(float(all_reduce_sum(local_tokens.clone())), 1.0)
     # FSDP averages gradients over ranks; the loss is already normalised globally, so undo that.
     scale = float(world.world_size)
-    sums = torch.zeros(5, device=device)  # loss, entropy, masked tokens, ratio, input tokens
+    sums = torch.zeros(5, device=device)  # loss, entropy, masked tokens, kept ratios, input tokens
     model.train()
     for index, mb in enumerate(micro_batches):
         if world.world_size > 1:
@@ -83,11 +83,12 @@ def rl_train_step(
         del logits, logprobs, out
     grad_norm = clip_and_step(model, optimizer, max_norm)
     all_reduce_sum(sums)
+    kept_tokens = max(total_tokens - float(sums[2]), 1.0)
     return {
         "loss": float(sums[0]),
         "entropy": float(sums[1]) / total_tokens,
         "masked_fraction": float(sums[2]) / total_tokens,
-        "mean_ratio": float(sums[3]) / total_tokens,
+        "mean_ratio": float(sums[3]) / kept_tokens,
         "grad_norm": grad_norm,
         "loss_tokens": total_tokens,
         "tokens": float(sums[4]),
