@@ -119,18 +119,15 @@ def _check_inference_reachable(values: Mapping[str, Any]) -> None:
     inference = values["inference"]
     if inference["externalUrls"]:
         return
-    running = inference["enabled"] and inference["replicas"] > 0
     for role in ("orchestrator", "trainer"):
-        if values[role]["enabled"] and not running:
-            key, value = (
-                ("inference.enabled", False) if not inference["enabled"] else ("inference.replicas", 0)
-            )
-            raise ValuesError(
-                key,
-                value,
-                f"inference enabled with replicas >= 1 while {role}.enabled is true "
-                f"(or give inference.externalUrls, or set {role}.enabled=false)",
-            )
+        if not values[role]["enabled"]:
+            continue
+        alternatives = f"(or give inference.externalUrls, or set {role}.enabled=false)"
+        if not inference["enabled"]:
+            raise ValuesError("inference.enabled", False, f"true while {role}.enabled is true {alternatives}")
+        if inference["replicas"] == 0:
+            allowed = f"an integer >= 1 while {role}.enabled is true {alternatives}"
+            raise ValuesError("inference.replicas", 0, allowed)
 
 
 def check_release(release: str, values: Mapping[str, Any]) -> None:

@@ -6,6 +6,7 @@ returns the normalised value, so the rest of the values layer works with clean P
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -258,6 +259,12 @@ class Obj(Field):
             for name, field in self.fields.items()
         }
 
+    def _closest(self, key: str) -> str | None:
+        """The known key a typo most likely meant (case-insensitive), for a "did you mean" hint."""
+        by_lower = {name.lower(): name for name in self.fields}
+        close = difflib.get_close_matches(key.lower(), by_lower, n=1, cutoff=0.75)
+        return by_lower[close[0]] if close else None
+
     def check(self, value: Any, path: str) -> dict[str, Any]:
         if value is None and self.nullable:
             value = {}
@@ -266,11 +273,13 @@ class Obj(Field):
         for key in value:
             if key not in self.fields:
                 where = f"under {path}" if path else "at the top level"
+                suggestion = self._closest(str(key))
+                hint = f"; did you mean {path + '.' if path else ''}{suggestion}?" if suggestion else ""
                 raise ValuesError(
                     f"{path}.{key}" if path else str(key),
                     value[key],
                     "one of " + ", ".join(sorted(self.fields)),
-                    problem=f"unknown key {where} (value {show(value[key])})",
+                    problem=f"unknown key {where} (value {show(value[key])}{hint})",
                 )
         out: dict[str, Any] = {}
         for name, field in self.fields.items():

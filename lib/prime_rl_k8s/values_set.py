@@ -2,8 +2,12 @@
 
 Users bring command lines written for the chart, so `--set` must type and nest values exactly as
 Helm does: `a.b=1` is an int, `true`/`false` are bools, `null` is null, numbers with a leading zero
-and decimals stay strings, `a={x,y}` is a list, `a[0].b=x` indexes a list, and a backslash makes
-the next character literal (`a\\.b=x` sets the key `a.b`, `a=x\\,y` sets the string `x,y`).
+and decimals stay strings, integers beyond 64 bits stay strings, `a={x,y}` is a list, `a[0].b=x`
+indexes a list, and a backslash makes the next character literal (`a\\.b=x` sets the key `a.b`,
+`a=x\\,y` sets the string `x,y`; a trailing lone backslash is dropped).
+
+One deliberate departure: Helm turns `a={}` into `[""]`; here it is the empty list users mean.
+Every other malformed argument Helm would reject (or half-apply) is one error naming the option.
 """
 
 from __future__ import annotations
@@ -36,9 +40,14 @@ def typed_value(text: str, as_string: bool) -> Any:
     return text
 
 
+#: Helm parses `--set` integers as Go int64; anything outside stays a string.
+_INT64 = range(-(2**63), 2**63)
+
+
 def _is_int(text: str) -> bool:
     body = text[1:] if text[0] in "+-" else text
-    return body.isascii() and body.isdigit() and len(text) <= 19
+    # The length check keeps int() away from huge digit strings (Python caps their conversion).
+    return body.isascii() and body.isdigit() and len(body.lstrip("0")) <= 19 and int(text) in _INT64
 
 
 class _Scanner:
@@ -59,9 +68,10 @@ class _Scanner:
         while self.pos < len(self.text):
             char = self.text[self.pos]
             self.pos += 1
-            if char == "\\" and self.pos < len(self.text):
-                out.append(self.text[self.pos])
-                self.pos += 1
+            if char == "\\":
+                if self.pos < len(self.text):
+                    out.append(self.text[self.pos])
+                    self.pos += 1
                 continue
             if char in stops:
                 return "".join(out), char

@@ -48,10 +48,26 @@ def parsed(*expressions: str, as_string: bool = False) -> dict[str, Any]:
         (r"a=x\,y", {"a": "x,y"}),
         ("cmd=run @ a.toml # keep: this", {"cmd": "run @ a.toml # keep: this"}),
         ("a=b=c", {"a": "b=c"}),
+        ("a=+5", {"a": 5}),
+        ("a=-0", {"a": 0}),
+        ("a=1_000", {"a": "1_000"}),
+        ("a=0x10", {"a": "0x10"}),
+        ("a=1e3", {"a": "1e3"}),
+        ("a=9223372036854775807", {"a": 2**63 - 1}),
+        ("a=9223372036854775808", {"a": "9223372036854775808"}),
+        ("a=-9223372036854775809", {"a": "-9223372036854775809"}),
+        ("a=\u0661", {"a": "\u0661"}),
+        ("a=x\\", {"a": "x"}),
+        ("a=True,b=NULL", {"a": True, "b": None}),
     ],
 )
 def test_set_types_and_nests_like_helm(expression: str, expected: dict[str, Any]) -> None:
     assert parsed(expression) == expected
+
+
+def test_set_keeps_huge_digit_strings_as_strings() -> None:
+    digits = "9" * 5000
+    assert parsed(f"a={digits}") == {"a": digits}
 
 
 def test_set_string_keeps_strings() -> None:
@@ -244,7 +260,7 @@ def fails(sets: list[str] | None = None, set_strings: list[str] | None = None) -
     ("sets", "needles"),
     [
         (["trainer.replica=2"], ["trainer.replica", "unknown key", "replicas", "autoStart"]),
-        (["traner.replicas=2"], ["traner", "unknown key at the top level", "trainer"]),
+        (["traner.replicas=2"], ["traner", "unknown key at the top level", "did you mean trainer?"]),
         (["trainer.replicas=1.5"], ["trainer.replicas", "'1.5'", "an integer >= 0"]),
         (["trainer.replicas=two"], ["trainer.replicas", "'two'", "an integer"]),
         (["trainer.replicas=-1"], ["trainer.replicas", "-1", "an integer >= 0"]),
@@ -259,8 +275,12 @@ def fails(sets: list[str] | None = None, set_strings: list[str] | None = None) -
         (["trainer.resources.requests.cpu=-1"], ["requests.cpu", "-1", "positive"]),
         (["trainer.service.port=0"], ["trainer.service.port", "0", "from 1 to 65535"]),
         (["trainer.service.ncclPort=70000"], ["trainer.service.ncclPort", "70000", "65535"]),
-        (["inference.enabled=false"], ["inference.enabled", "false", "externalUrls"]),
-        (["inference.replicas=0"], ["inference.replicas", "0", "replicas >= 1"]),
+        (["inference.enabled=false"], ["inference.enabled must be true while orchestrator.enabled", "false"]),
+        (["inference.replicas=0"], ["inference.replicas must be an integer >= 1 while", "externalUrls"]),
+        (
+            ["inference.replicas=0", "orchestrator.enabled=false"],
+            ["inference.replicas", "while trainer.enabled is true", "trainer.enabled=false", "got 0"],
+        ),
         (["namespace=Research_Team"], ["namespace", "'Research_Team'", "DNS-1123 label"]),
         (["config.secrets.name=My Secret"], ["config.secrets.name", "'My Secret'", "Secret name"]),
         (["config.example=not valid!"], ["config.example", "'not valid!'", "reverse-text, smoke, wordle"]),
@@ -291,6 +311,29 @@ def test_fails_bad_values(sets: list[str], needles: list[str]) -> None:
     message = fails(sets)
     for needle in needles:
         assert needle in message
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [
+        ("trainer.replica=2", "did you mean trainer.replicas?"),
+        ("trainer.autostart=true", "did you mean trainer.autoStart?"),
+        ("trainer.gpu.cout=2", "did you mean trainer.gpu.count?"),
+        ("trainer.resources.request.cpu=1", "did you mean trainer.resources.requests?"),
+        ("storage.storageClass=x", "did you mean storage.storageClassName?"),
+        ("trainer.service.nccl_port=1", "did you mean trainer.service.ncclPort?"),
+    ],
+)
+def test_fails_unknown_key_with_a_suggestion(typo: str, suggestion: str) -> None:
+    message = fails([typo])
+    assert "unknown key" in message
+    assert suggestion in message
+
+
+def test_fails_unknown_key_without_a_far_fetched_suggestion() -> None:
+    message = fails(["trainer.cmd=x"])
+    assert message.startswith("trainer.cmd: unknown key under trainer (value 'x'); allowed: one of autoStart")
+    assert "did you mean" not in message
 
 
 def test_fails_set_string_replicas() -> None:
