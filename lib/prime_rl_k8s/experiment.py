@@ -59,7 +59,8 @@ class RoleProps:
     - ``service_enabled``: default ``True`` when the role has a port (inference and trainer).
     - ``service_type``: default ``"ClusterIP"``.
     - ``port``: default 8000 for inference and trainer, none for the orchestrator.
-    - ``nccl_port``: trainer only; default 29501 (``MASTER_PORT``).
+    - ``nccl_port``: trainer: default 29501 (``MASTER_PORT``); other roles: default none, and a
+      port given is published as ``nccl`` (the chart's values files set one on the orchestrator).
     - ``node_selector``, ``tolerations``: added to the pod (GPU pods also tolerate the
       ``nvidia.com/gpu`` taint).
     - ``pod_anti_affinity``: ``None``, ``"required"`` or ``"preferred"`` on
@@ -302,15 +303,12 @@ class PrimeRLExperiment(Construct):
 
     def _container_ports(self, role: str, props: RoleProps, port: int | None) -> dict[str, int]:
         ports = {"http": port} if port is not None else {}
-        if role == TRAINER:
-            nccl = require_port(_default(props.nccl_port, DEFAULT_NCCL_PORT), f"{role}.service.ncclPort")
+        nccl = _default(props.nccl_port, DEFAULT_NCCL_PORT if role == TRAINER else None)
+        if nccl is not None:
+            require_port(nccl, f"{role}.service.ncclPort")
             if nccl == port:
                 raise fail(f"{role}.service.ncclPort", nccl, f"different from {role}.service.port")
             ports["nccl"] = nccl
-        elif props.nccl_port is not None:
-            raise fail(
-                f"{role}.service.ncclPort", props.nccl_port, "unset; only the trainer uses an NCCL port"
-            )
         return ports
 
     def _command(self, role: str, props: RoleProps, replicas: int, gpus: int) -> Sequence[str] | str:

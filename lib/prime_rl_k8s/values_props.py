@@ -18,7 +18,7 @@
     <role>.resources.requests.{cpu,memory}      RoleProps.cpu_request / memory_request
     <role>.resources.limits.{cpu,memory}        RoleProps.cpu_limit / memory_limit
     <role>.service.{enabled,type,port}          RoleProps.service_enabled / service_type / port
-    trainer.service.ncclPort                    RoleProps.nccl_port
+    <role>.service.ncclPort                     RoleProps.nccl_port
     <role>.runtimeClassName / shmSizeGiB        RoleProps.runtime_class_name / shm_size_gib
     <role>.nodeSelector / tolerations           RoleProps.node_selector / tolerations
     <role>.podAntiAffinity[TopologyKey]         RoleProps.pod_anti_affinity / anti_affinity_topology_key
@@ -86,7 +86,7 @@ def role_props(role: str, section: Mapping[str, Any], example: str) -> RoleProps
         service_enabled=service["enabled"],
         service_type=service["type"],
         port=service["port"],
-        nccl_port=service.get("ncclPort"),
+        nccl_port=service["ncclPort"],
         node_selector=dict(section["nodeSelector"]),
         tolerations=tuple(
             {key: value for key, value in toleration.items() if value is not None}

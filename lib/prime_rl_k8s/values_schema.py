@@ -1,8 +1,9 @@
 """The values schema: the original chart's keys and defaults, plus the few keys this project adds.
 
 Departures from the chart: `config.example` names one of the presets (it supplies the default
-commands and limits); the orchestrator exposes no port unless `orchestrator.service.port` is set,
-and only the trainer has `service.ncclPort`.
+commands and limits); the orchestrator exposes no port unless `orchestrator.service.port` is set;
+`service.ncclPort` defaults to 29501 on the trainer only (the chart's own values file also sets it
+on the orchestrator, so it is accepted there and on inference as an extra `nccl` port).
 
 Added keys: `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
 `<role>.shmSizeGiB`, `<role>.podAntiAffinity` and `<role>.podAntiAffinityTopologyKey`.
@@ -69,16 +70,16 @@ def _quantities(cpu: str | None, memory: str | None) -> Obj:
     )
 
 
-def _service(*, enabled: bool, port: int | None, nccl: bool) -> Obj:
-    """`service.*`: the ClusterIP Service and container ports; only trainers have an NCCL port."""
-    fields: dict[str, Field] = {
-        "enabled": Bool(enabled),
-        "type": Enum("ClusterIP", ("ClusterIP", "NodePort", "LoadBalancer")),
-        "port": Int(port, 1, 65535, nullable=port is None),
-    }
-    if nccl:
-        fields["ncclPort"] = Int(29501, 1, 65535)
-    return Obj(fields)
+def _service(*, enabled: bool, port: int | None, nccl_port: int | None) -> Obj:
+    """`service.*`: the ClusterIP Service and container ports (`null` means no such port)."""
+    return Obj(
+        {
+            "enabled": Bool(enabled),
+            "type": Enum("ClusterIP", ("ClusterIP", "NodePort", "LoadBalancer")),
+            "port": Int(port, 1, 65535, nullable=port is None),
+            "ncclPort": Int(nccl_port, 1, 65535, nullable=nccl_port is None),
+        }
+    )
 
 
 def _role(
@@ -161,18 +162,18 @@ SCHEMA = Obj(
             gpu=False,
             cpu="1",
             memory="2Gi",
-            service=_service(enabled=False, port=None, nccl=False),
+            service=_service(enabled=False, port=None, nccl_port=None),
             replicas=Int(1, 1, 1),
         ),
         "inference": _role(
             gpu=True,
             cpu="1",
             memory="4Gi",
-            service=_service(enabled=True, port=8000, nccl=False),
+            service=_service(enabled=True, port=8000, nccl_port=None),
             extra={"externalUrls": ListOf(Str(None, _URL, lambda v: URL.match(v) is not None))},
         ),
         "trainer": _role(
-            gpu=True, cpu="1", memory="4Gi", service=_service(enabled=True, port=8000, nccl=True)
+            gpu=True, cpu="1", memory="4Gi", service=_service(enabled=True, port=8000, nccl_port=29501)
         ),
         "config": Obj(
             {

@@ -107,6 +107,68 @@ def test_namespace_option_is_honoured_everywhere(tmp_path: Path, capsys: pytest.
     assert {d["metadata"]["namespace"] for d in docs} == {"from-values"}
 
 
+CHART_DEFAULTS = """
+namespace: default
+image: {repository: primeintellect/prime-rl, pullPolicy: IfNotPresent, tag: "main"}
+storage: {enabled: true, storageClassName: nfs, accessModes: [ReadWriteMany], size: 1Ti, mountPath: /data}
+orchestrator:
+  enabled: true
+  replicas: 1
+  autoStart: false
+  command: ""
+  resources: {requests: {memory: "2Gi", cpu: "1"}}
+  service: {enabled: true, type: ClusterIP, port: 8000, ncclPort: 29501}
+  env: []
+  nodeSelector: {}
+  runtimeClassName: ""
+  tolerations: []
+inference:
+  enabled: true
+  replicas: 1
+  autoStart: false
+  command: ""
+  gpu: {enabled: true, count: 1}
+  resources: {requests: {memory: "4Gi", cpu: "1"}}
+  service: {enabled: true, type: ClusterIP, port: 8000}
+  runtimeClassName: nvidia
+trainer:
+  enabled: true
+  replicas: 1
+  autoStart: false
+  command: ""
+  gpu: {enabled: true, count: 1}
+  resources: {requests: {memory: "4Gi", cpu: "1"}}
+  service: {enabled: true, type: ClusterIP, port: 8000, ncclPort: 29501}
+  env: []
+  runtimeClassName: nvidia
+  nodeSelector: {}
+  tolerations: []
+config: {example: "reverse-text", secrets: {enabled: false, name: prime-rl-secrets}}
+"""
+
+
+def test_a_copy_of_the_charts_full_values_file_is_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Users start from a copy of the chart's values file: every key in it must be understood."""
+    values = tmp_path / "values.yaml"
+    values.write_text(CHART_DEFAULTS)
+    docs = synth(capsys, "-f", str(values))
+    orchestrator = container(docs, "my-exp-orchestrator")
+    assert [(p["name"], p["containerPort"]) for p in orchestrator["ports"]] == [
+        ("http", 8000),
+        ("nccl", 29501),
+    ]
+    assert (
+        "runtimeClassName" not in find(docs, "StatefulSet", "my-exp-orchestrator")["spec"]["template"]["spec"]
+    )
+    assert (
+        find(docs, "StatefulSet", "my-exp-trainer")["spec"]["template"]["spec"]["runtimeClassName"]
+        == "nvidia"
+    )
+    assert orchestrator["command"] == ["sleep", "infinity"]
+
+
 def test_set_scales_and_rewires(capsys: pytest.CaptureFixture[str]) -> None:
     docs = synth(
         capsys,

@@ -506,9 +506,19 @@ def test_fails_bad_nccl_port(chart):
     )
     _fails(
         chart,
-        "inference.service.ncclPort must be unset; only the trainer uses an NCCL port, got 29501",
-        inference=RoleProps(nccl_port=29501),
+        "orchestrator.service.ncclPort must be different from orchestrator.service.port, got 8000",
+        orchestrator=RoleProps(port=8000, nccl_port=8000),
     )
+
+
+def test_nccl_port_on_other_roles_is_an_extra_port(chart, synth):
+    build(chart, orchestrator=RoleProps(port=8000, nccl_port=29501))
+    m = synth(chart)
+    ports = m.container("exp-orchestrator")["ports"]
+    assert [(p["name"], p["containerPort"]) for p in ports] == [("http", 8000), ("nccl", 29501)]
+    assert [p["name"] for p in m.get("Service", "exp-orchestrator")["spec"]["ports"]] == ["http", "nccl"]
+    assert "MASTER_PORT" not in m.env("exp-orchestrator")
+    assert [p["name"] for p in m.container("exp-inference")["ports"]] == ["http"]
 
 
 @pytest.mark.parametrize("role", ["orchestrator", "trainer"])

@@ -266,7 +266,7 @@ def fails(sets: list[str] | None = None, set_strings: list[str] | None = None) -
         (["trainer.replicas=-1"], ["trainer.replicas", "-1", "an integer >= 0"]),
         (["orchestrator.replicas=2"], ["orchestrator.replicas", "2", "exactly 1"]),
         (["orchestrator.replicas=0"], ["orchestrator.replicas", "0", "exactly 1"]),
-        (["orchestrator.service.ncclPort=29501"], ["orchestrator.service.ncclPort", "unknown key"]),
+        (["orchestrator.service.ncclPort=0"], ["orchestrator.service.ncclPort", "from 1 to 65535"]),
         (["trainer.env[0].name=A,trainer.env[1].name=A"], ["trainer.env[1].name", "'A'", "not used earlier"]),
         (["trainer.gpu.count=1.5"], ["trainer.gpu.count", "'1.5'", "an integer"]),
         (["trainer.gpu.count=0"], ["trainer.gpu.count", "0", ">= 1 while trainer.gpu.enabled"]),
