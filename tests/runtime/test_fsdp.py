@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -45,6 +46,12 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
+def _metrics(path: Path) -> list[dict]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == 2
+    return lines
+
+
 @pytest.mark.slow
 def test_two_process_fsdp_rl_matches_single_process(tiny_model_dir: Path, tmp_path: Path) -> None:
     from prime_rl.trainer.rl.train import main
@@ -62,6 +69,12 @@ def test_two_process_fsdp_rl_matches_single_process(tiny_model_dir: Path, tmp_pa
     _torchrun("-m", "prime_rl.trainer.rl.train", *common, "--output-dir", str(sharded))
     main([*common, "--output-dir", str(single)])
 
+    # AdamW hides a wrong gradient scale in the weights; loss and pre-clip grad norm expose it.
+    metrics = [_metrics(out / "logs" / "trainer" / "metrics.jsonl") for out in (sharded, single)]
+    for a_line, b_line in zip(*metrics, strict=True):
+        assert a_line["loss_tokens"] == b_line["loss_tokens"]
+        assert a_line["loss"] == pytest.approx(b_line["loss"], rel=1e-4, abs=1e-6)
+        assert a_line["grad_norm"] == pytest.approx(b_line["grad_norm"], rel=1e-4)
     for step in (1, 2):
         a = _weights(sharded / "broadcasts" / f"step_{step}" / "model.safetensors")
         b = _weights(single / "broadcasts" / f"step_{step}" / "model.safetensors")

@@ -153,3 +153,42 @@ def test_script_path_help_is_fast_and_imports_no_torch() -> None:
         [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60
     )
     assert direct.returncode == 0, direct.stderr
+
+
+def test_step_averages_over_all_loss_tokens_however_it_is_split(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from prime_rl.trainer.data import Sample, build_row, split_micro_batches
+    from prime_rl.trainer.loss import shifted_logprobs
+    from prime_rl.trainer.parallel import World
+    from prime_rl.trainer.sft.loop import sft_train_step
+
+    # Row 0 trains on 2 tokens, row 1 on 9: a per-micro-batch mean would weigh them differently.
+    rows = [
+        build_row([Sample(list(range(5, 15)), [False] * 8 + [True] * 2)], 12, 0),
+        build_row([Sample(list(range(30, 42)), [False] * 3 + [True] * 9)], 12, 0),
+    ]
+    world = World(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+
+    def nll(row: dict[str, torch.Tensor]) -> float:
+        ids = row["input_ids"][None]
+        with torch.no_grad():
+            logprobs = shifted_logprobs(base(input_ids=ids).logits, ids)[0]
+        return -float(logprobs[row["loss_mask"]].sum())
+
+    expected = (nll(rows[0]) + nll(rows[1])) / 11
+
+    def step(micro_batch_size: int) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        metrics = sft_train_step(model, optimizer, split_micro_batches(rows, micro_batch_size), world, 1e9)
+        return metrics, model.state_dict()
+
+    one_metrics, one_state = step(1)
+    two_metrics, two_state = step(2)
+    assert one_metrics["loss"] == pytest.approx(expected, rel=1e-5)
+    assert two_metrics["loss"] == pytest.approx(expected, rel=1e-5)
+    assert one_metrics["grad_norm"] == pytest.approx(two_metrics["grad_norm"], rel=1e-4)
+    for key, value in one_state.items():
+        torch.testing.assert_close(value, two_state[key], atol=1e-5, rtol=1e-4)

@@ -186,3 +186,39 @@ def test_fails_on_rollout_timeout(
 def test_fails_on_inverted_mask_bounds(capsys: pytest.CaptureFixture[str]) -> None:
     err = _expect_failure(capsys, ["--loss.mask-low", "9"], 2)
     assert "loss.mask_low=9.0 must be smaller than loss.mask_high=8.0" in err
+
+
+def test_step_normalises_over_all_loss_tokens_however_it_is_split(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from prime_rl.trainer.parallel import World
+    from prime_rl.trainer.rl.config import RLLossConfig
+    from prime_rl.trainer.rl.loop import rl_train_step
+    from prime_rl.trainer.rollouts import MicroBatch
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(2)
+    vocab = base.config.vocab_size
+    # 2 loss tokens with advantage +1, then 3 samples of 8 tokens with advantages +1, -1, +1.
+    small = make_micro_batch(base, generator, vocab, samples=1, completion_len=2)
+    large = make_micro_batch(base, generator, vocab, samples=3, completion_len=8)
+    joined = {k: torch.cat([small[k], large[k]], dim=1) for k in small if k != "temperature"}
+    world = World(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+    def step(micro_batches: list[dict]) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        batches = [MicroBatch(**{"temperature": 1.0, **mb}) for mb in micro_batches]
+        metrics = rl_train_step(model, optimizer, batches, RLLossConfig(), world, max_norm=1e9)
+        return metrics, model.state_dict()
+
+    split_metrics, split_state = step([small, large])
+    joined_metrics, joined_state = step([joined])
+    # Policy equals the inference policy, so every ratio is 1: loss = -(2 + 8 - 8 + 8) / 26.
+    assert split_metrics["loss"] == pytest.approx(-10 / 26, abs=1e-5)
+    assert joined_metrics["loss"] == pytest.approx(-10 / 26, abs=1e-5)
+    assert split_metrics["loss_tokens"] == joined_metrics["loss_tokens"] == 26
+    assert split_metrics["mean_ratio"] == pytest.approx(1.0, abs=1e-5)
+    assert split_metrics["grad_norm"] == pytest.approx(joined_metrics["grad_norm"], rel=1e-4)
+    for key, value in split_state.items():
+        torch.testing.assert_close(value, joined_state[key], atol=1e-5, rtol=1e-4)
