@@ -242,7 +242,9 @@ async def run(config: OrchestratorConfig) -> None:
             wait_started = time.perf_counter()
             await weights.ensure(step - config.max_async_level)
             weight_wait = time.perf_counter() - wait_started
+            collect_started = time.perf_counter()
             groups = await scheduler.collect(step)
+            collect_s = time.perf_counter() - collect_started
             rollouts = [r for g in groups for r in g.value]
             advantages = compute_advantages([r.reward for r in rollouts], config.rollouts_per_example)
             samples = [
@@ -265,6 +267,7 @@ async def run(config: OrchestratorConfig) -> None:
                 truncated=packed.truncated,
                 micro_batches_per_rank=packed.micro_batches_per_rank,
                 weight_update_s=weights.update_seconds,
+                collect_s=collect_s,
             )
             logger.info(format_line(step, config.max_steps, record))
             await asyncio.to_thread(append_metrics, metrics_path, record)
