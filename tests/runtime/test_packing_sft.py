@@ -85,14 +85,62 @@ def test_chat_template_loss_only_on_assistant_turns(tiny_model_dir: Path) -> Non
         {"role": "user", "content": "again"},
         {"role": "assistant", "content": "no"},
     ]
-    sample = tokenize_conversation(tokenizer, messages)
+    [sample] = tokenize_conversation(tokenizer, messages)
     full = tokenizer.apply_chat_template(messages, tokenize=False)
     assert tokenizer.decode(sample.input_ids) == full
-    trained = [t for t, m in zip(sample.input_ids, sample.loss_mask, strict=True) if m]
-    assert tokenizer.decode(trained) == "yes<|im_end|>\nno<|im_end|>\n"
+    assert _trained_text(tokenizer, sample) == "yes<|im_end|>\nno<|im_end|>\n"
 
 
-def test_fails_on_template_that_rewrites_earlier_turns(tiny_model_dir: Path) -> None:
+def _trained_text(tokenizer: object, sample: Sample) -> str:
+    return tokenizer.decode([t for t, m in zip(sample.input_ids, sample.loss_mask, strict=True) if m])
+
+
+# Like Qwen3's template: assistant turns after the last user message open with a <think> block,
+# earlier ones are rendered without it, so history is rewritten when a user turn follows.
+THINKING_TEMPLATE = (
+    "{%- set ns = namespace(last_user=-1) %}"
+    "{%- for m in messages %}{%- if m['role'] == 'user' %}{%- set ns.last_user = loop.index0 %}{%- endif %}"
+    "{%- endfor %}"
+    "{%- for m in messages %}"
+    "{{- '<|im_start|>' + m['role'] + '\\n' }}"
+    "{%- if m['role'] == 'assistant' and loop.index0 > ns.last_user %}{{- '<think>\\n\\n</think>\\n\\n' }}"
+    "{%- endif %}"
+    "{{- m['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+
+def test_template_that_rewrites_history_gives_one_sample_per_assistant_turn(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.chat_template = THINKING_TEMPLATE
+    messages = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "yes"},
+        {"role": "user", "content": "again"},
+        {"role": "assistant", "content": "no"},
+    ]
+    first, second = tokenize_conversation(tokenizer, messages)
+    # Each sample is the prompt as rendered for generating that turn, then the turn itself.
+    assert tokenizer.decode(first.input_ids) == tokenizer.apply_chat_template(messages[:2], tokenize=False)
+    assert tokenizer.decode(second.input_ids) == tokenizer.apply_chat_template(messages, tokenize=False)
+    assert _trained_text(tokenizer, first) == "<think>\n\n</think>\n\nyes<|im_end|>\n"
+    assert _trained_text(tokenizer, second) == "<think>\n\n</think>\n\nno<|im_end|>\n"
+    assert "<think>" not in tokenizer.decode(second.input_ids).split("again")[0]
+
+
+def test_first_token_of_a_sample_is_never_trained(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    [sample] = tokenize_conversation(tokenizer, [{"role": "assistant", "content": "hi"}])
+    assert sample.loss_mask[0] is False
+    assert _trained_text(tokenizer, sample) == "assistant\nhi<|im_end|>\n"
+
+
+def test_fails_on_template_whose_prompt_is_not_a_prefix_of_the_turn(tiny_model_dir: Path) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)

@@ -34,40 +34,57 @@ def _render(tokenizer: Any, messages: list[dict[str, Any]], add_generation_promp
     )
 
 
-def tokenize_conversation(tokenizer: Any, messages: list[dict[str, Any]]) -> Sample:
+def _to_sample(segments: Sequence[tuple[str, bool]], tokenizer: Any) -> Sample:
+    """Tokenise segments one by one, so the loss boundary is exact even where BPE would merge across it.
+
+    The first token is never trained: it has no in-sample prediction once samples are packed.
+    """
+    input_ids: list[int] = []
+    loss_mask: list[bool] = []
+    for text, trained in segments:
+        if text:
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            input_ids.extend(ids)
+            loss_mask.extend([trained] * len(ids))
+    if loss_mask:
+        loss_mask[0] = False
+    return Sample(input_ids=input_ids, loss_mask=loss_mask)
+
+
+def tokenize_conversation(tokenizer: Any, messages: list[dict[str, Any]]) -> list[Sample]:
     """Tokenise a conversation so that only assistant turns carry loss.
 
-    The template is rendered for growing prefixes of the conversation; the text an assistant turn
-    adds after the generation prompt is its completion. Segments are tokenised one by one so the
-    loss boundary is exact even where a tokenizer would merge across it.
+    The text an assistant turn adds to the rendered prompt (generation prompt included) is its
+    completion. When the template renders earlier turns as a prefix of later ones (ChatML), the
+    conversation is one sample. Templates that rewrite history (Qwen3 drops the <think> block of
+    assistant turns before the last user message) give one sample per assistant turn instead, each
+    with its context exactly as the model sees it when generating that turn.
     """
-    segments: list[tuple[str, bool]] = []
-    rendered = ""
+    turns: list[tuple[str, str]] = []  # (prompt, completion) of every assistant turn
     for i, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
         prompt = _render(tokenizer, messages[:i], add_generation_prompt=True)
         full = _render(tokenizer, messages[: i + 1], add_generation_prompt=False)
-        if not prompt.startswith(rendered) or not full.startswith(prompt):
+        if not full.startswith(prompt):
             raise TrainerError(
-                "the tokenizer's chat template does not render earlier turns as a prefix of later ones, "
-                "so assistant tokens cannot be located; use a template with that property"
+                "the tokenizer's chat template does not render the prompt of an assistant turn as a prefix "
+                "of the conversation with that turn, so assistant tokens cannot be located"
             )
-        segments.append((prompt[len(rendered) :], False))
-        segments.append((full[len(prompt) :], True))
-        rendered = full
+        turns.append((prompt, full[len(prompt) :]))
+    per_turn = [[(prompt, False), (completion, True)] for prompt, completion in turns]
+    segments: list[tuple[str, bool]] = []
+    rendered = ""
+    for prompt, completion in turns:
+        if not prompt.startswith(rendered):
+            return [_to_sample(turn, tokenizer) for turn in per_turn]
+        segments += [(prompt[len(rendered) :], False), (completion, True)]
+        rendered = prompt + completion
     final = _render(tokenizer, messages, add_generation_prompt=False)
-    if final.startswith(rendered):
-        segments.append((final[len(rendered) :], False))
-    input_ids: list[int] = []
-    loss_mask: list[bool] = []
-    for text, trained in segments:
-        if not text:
-            continue
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        input_ids.extend(ids)
-        loss_mask.extend([trained] * len(ids))
-    return Sample(input_ids=input_ids, loss_mask=loss_mask)
+    if not final.startswith(rendered):
+        return [_to_sample(turn, tokenizer) for turn in per_turn]
+    segments.append((final[len(rendered) :], False))
+    return [_to_sample(segments, tokenizer)]
 
 
 def pack_samples(samples: Sequence[Sample], seq_len: int) -> list[list[Sample]]:

@@ -65,7 +65,7 @@ def load_samples(data: SFTDataConfig, tokenizer: Any) -> list[Sample]:
             raise TrainerError(f"data.env: cannot build examples of '{data.env}': {e}") from None
     if data.num_examples is not None:
         conversations = conversations[: data.num_examples]
-    samples = [tokenize_conversation(tokenizer, messages) for messages in conversations]
+    samples = [sample for messages in conversations for sample in tokenize_conversation(tokenizer, messages)]
     samples = [s for s in samples if any(s.loss_mask)]
     if not samples:
         raise TrainerError("data: no conversation has an assistant turn to train on")
