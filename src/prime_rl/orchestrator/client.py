@@ -206,9 +206,3 @@ class InferenceClient:
             )
         self.version = version
         self.weight_dir = weight_dir
-
-    async def reload_weights(self) -> None:
-        """Returns the server to the base model."""
-        await self.request("POST", f"{self.root}/reload_weights", {})
-        self.version = 0
-        self.weight_dir = None

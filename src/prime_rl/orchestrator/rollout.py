@@ -90,11 +90,15 @@ async def run_rollout(
     seq_len: int,
     max_tokens: int,
     temperature: float,
+    prompt_ids: Sequence[int] | None = None,
 ) -> Rollout:
-    """Plays one episode against the environment; stops at done, max turns or ``seq_len`` tokens."""
+    """Plays one episode against the environment; stops at done, max turns or ``seq_len`` tokens.
+
+    ``prompt_ids`` (the templated first messages) may be passed in when a group shares them.
+    """
     state = env.initial_state(example)
     messages: list[Message] = env.initial_messages(example)
-    ids = chat.prompt_ids(messages)
+    ids = list(prompt_ids) if prompt_ids is not None else chat.prompt_ids(messages)
     rollout = Rollout(
         example_index=example_index,
         messages=messages,
@@ -146,10 +150,13 @@ async def run_group(
     temperature: float,
 ) -> list[Rollout]:
     """``size`` independent episodes of one example, sampled concurrently on one server."""
+    prompt_ids = chat.prompt_ids(env.initial_messages(example))
     return list(
         await asyncio.gather(
             *(
-                run_rollout(client, chat, env, example, example_index, seq_len, max_tokens, temperature)
+                run_rollout(
+                    client, chat, env, example, example_index, seq_len, max_tokens, temperature, prompt_ids
+                )
                 for _ in range(size)
             )
         )
