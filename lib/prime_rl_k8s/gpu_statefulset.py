@@ -51,7 +51,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_GPU_RUNTIME_CLASS = "nvidia"
 #: PyTorch DataLoader workers and NCCL use /dev/shm; the container runtime's 64 MiB default is too small.
 DEFAULT_GPU_SHM_SIZE_GIB = 16
-#: Supplementary group of every pod; matches the uid the image runs as (see Dockerfile APP_UID).
+#: The uid the PRIME-RL images run as (see Dockerfile APP_UID); also every pod's fsGroup.
+DEFAULT_RUN_AS_USER = 1000
 POD_FS_GROUP = 1000
 DEFAULT_TOPOLOGY_KEY = "kubernetes.io/hostname"
 SHM_VOLUME_NAME = "dshm"
@@ -78,6 +79,7 @@ VALUES_KEYS: dict[str, str] = {
     "image": "image",
     "image_pull_policy": "image.pullPolicy",
     "readiness_path": "readinessPath",
+    "run_as_user": "runAsUser",
 }
 
 
@@ -124,6 +126,9 @@ class GpuStatefulSet(Construct):
     - ``shared_data``: a :class:`SharedDataVolume` to mount in every pod.
     - ``labels``: extra labels on every object and pod (never in selectors).
     - ``readiness_path``: default ``None``; an HTTP path probed on the first port for readiness.
+    - ``run_as_user``: default ``1000`` (the uid the PRIME-RL images use): pods run as that uid with
+      ``runAsNonRoot``, so the kubelet refuses to start them as root; ``None`` leaves the user to
+      the image.
     - ``cluster_domain``: default ``"cluster.local"``, used in FQDNs.
     - ``config_path``: default ``None``; when set (e.g. ``"trainer"``), error messages name fields as
       the values file spells them (``trainer.gpu.count``) instead of by prop name.
@@ -163,6 +168,7 @@ class GpuStatefulSet(Construct):
         shared_data: SharedDataVolume | None = None,
         labels: Mapping[str, str] | None = None,
         readiness_path: str | None = None,
+        run_as_user: int | None = DEFAULT_RUN_AS_USER,
         cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
         config_path: str | None = None,
     ) -> None:
@@ -208,6 +214,8 @@ class GpuStatefulSet(Construct):
             **(env or {}),
         }
         volumes, mounts = self._volumes(shared_data, shm_size_gib, memory_limit)
+        if run_as_user is not None:
+            require_int(run_as_user, f("run_as_user"), minimum=1)
         container = k8s.Container(
             name=self.component,
             image=require_str(image, f("image")),
@@ -232,9 +240,12 @@ class GpuStatefulSet(Construct):
             volumes=volumes or None,
             enable_service_links=False,
             automount_service_account_token=False,
-            # The image runs as uid 1000, gid 0: fsGroup makes volumes that support ownership
-            # management writable for it, without a recursive chown of a populated volume.
+            # fsGroup makes volumes that support ownership management writable for the image's
+            # user, without a recursive chown of a populated volume. A numeric runAsUser lets the
+            # kubelet enforce runAsNonRoot even for images whose USER is a name.
             security_context=k8s.PodSecurityContext(
+                run_as_user=run_as_user,
+                run_as_non_root=True if run_as_user is not None else None,
                 seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
                 fs_group=POD_FS_GROUP,
                 fs_group_change_policy="OnRootMismatch",

@@ -335,6 +335,8 @@ def test_security_context(chart, synth):
     m = synth(chart)
     spec = m.pod_spec("exp-trainer")
     assert spec["securityContext"] == {
+        "runAsUser": 1000,
+        "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"},
         "fsGroup": 1000,
         "fsGroupChangePolicy": "OnRootMismatch",
@@ -345,6 +347,19 @@ def test_security_context(chart, synth):
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
     }
+
+
+def test_run_as_user_none_leaves_the_user_to_the_image(chart, synth):
+    build(chart, run_as_user=None)
+    context = synth(chart).pod_spec("exp-trainer")["securityContext"]
+    assert "runAsUser" not in context
+    assert "runAsNonRoot" not in context
+
+
+@pytest.mark.parametrize("uid", [0, -5, "1000", True])
+def test_fails_bad_run_as_user(chart, uid):
+    with pytest.raises(PrimeRLConfigError, match=rf"^run_as_user must be .*got {uid!r}$"):
+        build(chart, run_as_user=uid)
 
 
 def test_readiness_probe_on_first_port(chart, synth):
