@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -299,6 +301,24 @@ def test_two_releases_in_one_namespace_select_none_of_each_other(capsys: pytest.
                 continue
             for labels in pod_labels:
                 assert not selector.items() <= labels.items()
+
+
+def _readme_synth_commands() -> list[str]:
+    """Every `prime-rl-k8s synth ...` the README shows (inline or in a code block), up to its pipe."""
+    readme = (REPO / "README.md").read_text().replace("\\\n", " ")
+    spans = re.findall(r"(?:`|^)((?:\.venv/bin/)?prime-rl-k8s synth [^`\n]*)", readme, flags=re.MULTILINE)
+    commands = {re.split(r" \\?\|", span)[0].strip() for span in spans}
+    return sorted(command for command in commands if "RELEASE" not in command)
+
+
+@pytest.mark.parametrize("command", _readme_synth_commands())
+def test_readme_commands_synthesize(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    command = command.replace("examples/k8s/", f"{EXAMPLES}/")
+    argv = shlex.split(command.replace("values.yaml", str(EXAMPLES / "reverse-text.yaml")))
+    assert argv[0].endswith("prime-rl-k8s")
+    code, out, err = run(argv[1:], capsys)
+    assert (code, err) == (0, ""), command
+    assert "kind: StatefulSet" in out
 
 
 def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
