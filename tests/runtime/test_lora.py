@@ -1,4 +1,4 @@
-"""LoRA adapters: only adapters train, and merged weights reproduce the adapted model exactly."""
+"""LoRA: only adapters train and merged weights reproduce the adapted model; activation checkpointing."""
 
 from __future__ import annotations
 
@@ -71,3 +71,25 @@ def test_fails_when_no_module_matches(tiny_model_dir: Path) -> None:
         ValueError, match=r"model\.lora\.target_modules: no linear layer is named any of \['qkv'\]"
     ):
         apply_lora(model, ["qkv"], rank=4, alpha=8.0, dropout=0.0)
+
+
+@pytest.mark.parametrize("checkpointing", [True, False])
+def test_activation_checkpointing_recomputes_layers_and_still_trains_adapters(
+    tiny_model_dir: Path, checkpointing: bool
+) -> None:
+    from prime_rl.trainer.config import LoRAConfig, ModelConfig
+    from prime_rl.trainer.model import prepare_model
+
+    config = ModelConfig(
+        name=str(tiny_model_dir), activation_checkpointing=checkpointing, lora=LoRAConfig(rank=4, alpha=8.0)
+    )
+    model = prepare_model(config, torch.device("cpu"), world_size=1)
+    calls = []
+    model.model.layers[0].register_forward_pre_hook(lambda *_: calls.append(1))
+    model.train()
+    model(input_ids=torch.tensor([[3, 14, 15, 92]]), use_cache=False).logits.sum().backward()
+    # With checkpointing the layer is entered again in backward to rebuild its activations
+    # (a pre-hook: recomputation stops early, before the layer returns).
+    assert len(calls) == (2 if checkpointing else 1)
+    lora_b = model.model.layers[0].self_attn.q_proj.lora_B  # starts at zero, so only B has a gradient yet
+    assert lora_b.grad is not None and torch.count_nonzero(lora_b.grad) > 0
