@@ -82,6 +82,42 @@ def test_trainer_killed_and_resumed_loses_and_repeats_no_step(
     assert _steps(out / "logs" / "orchestrator" / "metrics.jsonl") == list(range(STEPS))
 
 
+def test_orchestrator_and_trainer_killed_together_resume_from_their_checkpoints(
+    base_server: VllmServer, tmp_path: Path
+) -> None:
+    out, orch, train = _configs(tmp_path, base_server)
+    logs = {name: tmp_path / f"{name}.log" for name in ("orchestrator", "trainer", "orch2", "train2")}
+    orchestrator_metrics = out / "logs" / "orchestrator" / "metrics.jsonl"
+    trainer_metrics = out / "logs" / "trainer" / "metrics.jsonl"
+    first = {
+        "orchestrator": spawn([*ORCHESTRATOR, "@", str(orch), "--ckpt.interval", "1"], logs["orchestrator"]),
+        "trainer": spawn([*TRAINER, "@", str(train), "--ckpt.interval", "1"], logs["trainer"]),
+    }
+    try:
+        wait_for(lambda: len(_steps(trainer_metrics)) >= 3, 300, "three trainer steps")
+    finally:
+        for proc in first.values():
+            kill_group(proc)
+    orchestrator_before, trainer_before = _steps(orchestrator_metrics), _steps(trainer_metrics)
+
+    resume = ["--ckpt.interval", "1", "--ckpt.resume-step", "-1"]
+    second = {
+        "orch2": spawn([*ORCHESTRATOR, "@", str(orch), *resume], logs["orch2"]),
+        "train2": spawn([*TRAINER, "@", str(train), *resume], logs["train2"]),
+    }
+    assert wait_exit(second, timeout=600, logs=logs) == {"orch2": 0, "train2": 0}
+
+    orchestrator_resume = re.search(r"resumed from checkpoint step (\d+)", logs["orch2"].read_text())
+    trainer_resume = re.search(r"resumed from checkpoint step (\d+)", logs["train2"].read_text())
+    assert orchestrator_resume and trainer_resume
+    n_orch, n_train = int(orchestrator_resume.group(1)), int(trainer_resume.group(1))
+    assert _steps(orchestrator_metrics)[len(orchestrator_before) :] == list(range(n_orch, STEPS))
+    assert _steps(trainer_metrics)[len(trainer_before) :] == list(range(n_train + 1, STEPS + 1))
+    assert len(orchestrator_before) - n_orch in (0, 1) and len(trainer_before) - n_train in (0, 1)
+    for step in range(STEPS):
+        assert (out / "rollouts" / f"step_{step}" / "rank_0.pt").is_file()
+
+
 def test_inference_killed_and_restarted_orchestrator_waits_and_carries_on(
     base_server: VllmServer, tmp_path: Path
 ) -> None:
