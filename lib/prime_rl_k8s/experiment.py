@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from .gpu_statefulset import DEFAULT_TOPOLOGY_KEY, GpuStatefulSet
 from .naming import DEFAULT_CLUSTER_DOMAIN, headless_service_name, pod_fqdn, resolve_namespace
 from .presets import INFERENCE, ORCHESTRATOR, TRAINER, ExamplePreset, get_preset
 from .validation import (
+    HTTP_BASE_URL,
     MAX_NAME_LENGTH,
     MAX_STATEFULSET_NAME_LENGTH,
     PULL_POLICIES,
@@ -39,7 +39,6 @@ DEFAULT_HTTP_PORT = 8000
 DEFAULT_NCCL_PORT = 29501
 #: Secret keys read into WANDB_API_KEY and HF_TOKEN when `secret_name` is set.
 SECRET_KEYS = {"WANDB_API_KEY": "wandb-api-key", "HF_TOKEN": "hf-token"}
-_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s,]*)?$")
 
 
 @dataclass(frozen=True)
@@ -363,7 +362,7 @@ def _urls(urls: Sequence[str]) -> tuple[str, ...]:
     if isinstance(urls, str) or not isinstance(urls, Sequence):
         raise fail("inference.externalUrls", urls, "a list of http(s) base URLs such as http://vllm:8000/v1")
     for url in urls:
-        if not isinstance(url, str) or not _URL.match(url):
+        if not isinstance(url, str) or not HTTP_BASE_URL.match(url):
             raise fail("inference.externalUrls", url, "an http(s) base URL such as http://vllm:8000/v1")
     return tuple(urls)
 

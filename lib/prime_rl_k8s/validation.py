@@ -23,6 +23,8 @@ ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+#: An OpenAI-compatible base URL such as http://vllm:8000/v1 (no spaces or commas: URLs are joined by ",").
+HTTP_BASE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s,]*)?$")
 IMAGE_REPOSITORY = re.compile(
     r"^[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*)*$"
 )
@@ -53,6 +55,19 @@ TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
 MAX_NAME_LENGTH = 63
 MAX_STATEFULSET_NAME_LENGTH = 52
+
+
+def is_dns1123_subdomain(text: str) -> bool:
+    """Dot-separated DNS-1123 labels, at most 253 characters (Secret, claim, class names)."""
+    return 0 < len(text) <= 253 and all(DNS1123_LABEL.match(part) for part in text.split("."))
+
+
+def is_label_key(text: str) -> bool:
+    """A qualified name: an optional DNS-1123 subdomain prefix and '/', then a name of at most 63."""
+    prefix, _, name = text.rpartition("/")
+    if prefix and not is_dns1123_subdomain(prefix):
+        return False
+    return len(name) <= MAX_NAME_LENGTH and LABEL_NAME.match(name) is not None
 
 
 def fail(field: str, value: Any, allowed: str) -> PrimeRLConfigError:
@@ -123,7 +138,7 @@ def require_dns1123_label(value: Any, field: str) -> str:
 def require_dns1123_subdomain(value: Any, field: str) -> str:
     """Secret, claim and storage-class names: dot-separated DNS-1123 labels, at most 253 characters."""
     text = require_str(value, field)
-    if not text or len(text) > 253 or not all(DNS1123_LABEL.match(part) for part in text.split(".")):
+    if not is_dns1123_subdomain(text):
         raise fail(
             field,
             value,
@@ -146,13 +161,9 @@ def require_label_value(value: Any, field: str) -> str:
 
 
 def require_label_key(value: Any, field: str) -> str:
-    """A qualified name: an optional DNS-1123 subdomain prefix and '/', then a name of at most 63."""
+    """A label key as :func:`is_label_key` defines it."""
     text = require_str(value, field)
-    prefix, _, name = text.rpartition("/")
-    prefix_ok = not prefix or (
-        len(prefix) <= 253 and all(DNS1123_LABEL.match(part) for part in prefix.split("."))
-    )
-    if not prefix_ok or len(name) > MAX_NAME_LENGTH or not LABEL_NAME.match(name):
+    if not is_label_key(text):
         raise fail(
             field,
             value,

@@ -15,15 +15,10 @@ from typing import Any
 
 import yaml
 
-from prime_rl_k8s.validation import DNS1035_LABEL
+from prime_rl_k8s.validation import DNS1035_LABEL, MAX_NAME_LENGTH, MAX_STATEFULSET_NAME_LENGTH
 from prime_rl_k8s.values_errors import ValuesError
 from prime_rl_k8s.values_schema import ROLES, SCHEMA
 from prime_rl_k8s.values_set import parse_set
-
-#: Kubernetes limits a StatefulSet name to 52 characters (so the controller-revision-hash label
-#: fits) and every Service name to 63; `<release>-<role>-headless` is the longest Service name.
-MAX_STATEFULSET_NAME = 52
-MAX_SERVICE_NAME = 63
 
 
 def default_values() -> dict[str, Any]:
@@ -140,11 +135,11 @@ def check_release(release: str, values: Mapping[str, Any]) -> None:
         raise ValuesError("release", release, allowed)
     names: list[tuple[str, int]] = []
     if values["storage"]["enabled"] and not values["storage"]["existingClaim"]:
-        names.append((f"{release}-shared-data", 63))
+        names.append((f"{release}-shared-data", MAX_NAME_LENGTH))
     for role in ROLES:
         if values[role]["enabled"]:
-            names.append((f"{release}-{role}", MAX_STATEFULSET_NAME))
-            names.append((f"{release}-{role}-headless", MAX_SERVICE_NAME))
+            names.append((f"{release}-{role}", MAX_STATEFULSET_NAME_LENGTH))
+            names.append((f"{release}-{role}-headless", MAX_NAME_LENGTH))
     for name, limit in names:
         if len(name) > limit:
             longest = min(cap - (len(other) - len(release)) for other, cap in names)

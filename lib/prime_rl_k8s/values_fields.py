@@ -7,7 +7,6 @@ returns the normalised value, so the rest of the values layer works with clean P
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -19,32 +18,19 @@ from prime_rl_k8s.validation import (
     IMAGE_DIGEST,
     IMAGE_REPOSITORY,
     IMAGE_TAG,
-    LABEL_NAME,
     LABEL_VALUE,
+    is_label_key,
     parse_quantity,
 )
 from prime_rl_k8s.values_errors import ValuesError, kind, show
-
-URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s,]*)?$")
 
 
 def dns_label(value: str) -> bool:
     return len(value) <= 63 and DNS1123_LABEL.match(value) is not None
 
 
-def dns_subdomain(value: str) -> bool:
-    return len(value) <= 253 and all(DNS1123_LABEL.match(part) for part in value.split("."))
-
-
 def label_value(value: str) -> bool:
     return len(value) <= 63 and LABEL_VALUE.match(value) is not None
-
-
-def label_key(value: str) -> bool:
-    prefix, _, name = value.rpartition("/")
-    if prefix and not dns_subdomain(prefix):
-        return False
-    return len(name) <= 63 and LABEL_NAME.match(name) is not None
 
 
 def image_repository(value: str) -> bool:
@@ -232,7 +218,7 @@ class LabelMap(Field):
         if not isinstance(value, dict):
             raise self.fail(path, value)
         for key, item in value.items():
-            if not isinstance(key, str) or not label_key(key):
+            if not isinstance(key, str) or not is_label_key(key):
                 raise ValuesError(f"{path}.{key}", key, "a label key such as kubernetes.io/hostname")
             if not isinstance(item, str) or not label_value(item):
                 raise ValuesError(

@@ -12,8 +12,8 @@ Added keys: `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
 from __future__ import annotations
 
 from prime_rl_k8s.presets import PRESETS
+from prime_rl_k8s.validation import HTTP_BASE_URL, is_dns1123_subdomain, is_label_key
 from prime_rl_k8s.values_fields import (
-    URL,
     Bool,
     Command,
     Enum,
@@ -26,11 +26,9 @@ from prime_rl_k8s.values_fields import (
     Quantity,
     Str,
     dns_label,
-    dns_subdomain,
     env_name,
     image_repository,
     image_tag,
-    label_key,
     label_value,
 )
 
@@ -55,7 +53,7 @@ def _env_var() -> Obj:
 def _toleration() -> Obj:
     return Obj(
         {
-            "key": Str(None, "a label key such as nvidia.com/gpu", label_key, nullable=True),
+            "key": Str(None, "a label key such as nvidia.com/gpu", is_label_key, nullable=True),
             "operator": Enum(None, ("Equal", "Exists"), nullable=True),
             "value": Str(None, _LABEL_VALUE, label_value, allow_empty=True, nullable=True),
             "effect": Enum(None, ("NoSchedule", "PreferNoSchedule", "NoExecute"), nullable=True),
@@ -101,12 +99,12 @@ def _role(
         "gpu": Obj({"enabled": Bool(gpu), "count": Int(1, 0)}),
         "service": service,
         "runtimeClassName": Str(
-            None, "a RuntimeClass name: " + _SUBDOMAIN, dns_subdomain, allow_empty=True, nullable=True
+            None, "a RuntimeClass name: " + _SUBDOMAIN, is_dns1123_subdomain, allow_empty=True, nullable=True
         ),
         "nodeSelector": LabelMap(),
         "tolerations": ListOf(_toleration()),
         "podAntiAffinity": Enum(None, ("required", "preferred"), nullable=True),
-        "podAntiAffinityTopologyKey": Str("kubernetes.io/hostname", _HOSTNAME_KEY, label_key),
+        "podAntiAffinityTopologyKey": Str("kubernetes.io/hostname", _HOSTNAME_KEY, is_label_key),
         "shmSizeGiB": Number(None, 0, nullable=True),
     }
     fields.update(extra or {})
@@ -137,7 +135,7 @@ SCHEMA = Obj(
                 "storageClassName": Str(
                     "nfs",
                     "a StorageClass name: " + _SUBDOMAIN,
-                    dns_subdomain,
+                    is_dns1123_subdomain,
                     allow_empty=True,
                     nullable=True,
                 ),
@@ -153,7 +151,7 @@ SCHEMA = Obj(
                     lambda v: v.startswith("/") and ":" not in v and "\n" not in v,
                 ),
                 "existingClaim": Str(
-                    "", "a PersistentVolumeClaim name: " + _SUBDOMAIN, dns_subdomain, allow_empty=True
+                    "", "a PersistentVolumeClaim name: " + _SUBDOMAIN, is_dns1123_subdomain, allow_empty=True
                 ),
                 "retain": Bool(False),
             }
@@ -170,7 +168,7 @@ SCHEMA = Obj(
             cpu="1",
             memory="4Gi",
             service=_service(enabled=True, port=8000, nccl_port=None),
-            extra={"externalUrls": ListOf(Str(None, _URL, lambda v: URL.match(v) is not None))},
+            extra={"externalUrls": ListOf(Str(None, _URL, lambda v: HTTP_BASE_URL.match(v) is not None))},
         ),
         "trainer": _role(
             gpu=True, cpu="1", memory="4Gi", service=_service(enabled=True, port=8000, nccl_port=29501)
@@ -181,7 +179,7 @@ SCHEMA = Obj(
                 "secrets": Obj(
                     {
                         "enabled": Bool(False),
-                        "name": Str("prime-rl-secrets", "a Secret name: " + _SUBDOMAIN, dns_subdomain),
+                        "name": Str("prime-rl-secrets", "a Secret name: " + _SUBDOMAIN, is_dns1123_subdomain),
                     }
                 ),
             }
