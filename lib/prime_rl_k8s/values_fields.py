@@ -7,6 +7,7 @@ returns the normalised value, so the rest of the values layer works with clean P
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -104,7 +105,7 @@ class Int(Field):
 
 
 class Number(Field):
-    """An integer or decimal number (YAML `0.5` or `16`), at least `low`."""
+    """A finite integer or decimal number (YAML `0.5` or `16`), at least `low`."""
 
     def __init__(self, default: float | None, low: float, nullable: bool = False) -> None:
         super().__init__(default, nullable)
@@ -114,7 +115,7 @@ class Number(Field):
     def convert(self, value: Any, path: str) -> int | float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(path, value, f"{show(value)} ({kind(value)})" if isinstance(value, str) else None)
-        if value < self.low or value != value:
+        if not math.isfinite(value) or value < self.low:
             raise self.fail(path, value)
         return value
 

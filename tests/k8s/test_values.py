@@ -336,6 +336,14 @@ def test_fails_unknown_key_without_a_far_fetched_suggestion() -> None:
     assert "did you mean" not in message
 
 
+@pytest.mark.parametrize("number", [".inf", "-.inf", ".nan"])
+def test_fails_non_finite_shm_size(number: str, tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text(f"trainer:\n  shmSizeGiB: {number}\n")
+    with pytest.raises(ValuesError, match=r"^trainer\.shmSizeGiB must be a number >= 0, got "):
+        resolve_values(files=[path])
+
+
 def test_fails_set_string_replicas() -> None:
     message = fails(set_strings=["trainer.replicas=2"])
     assert message == "trainer.replicas must be an integer >= 0, got '2' (a string)"
