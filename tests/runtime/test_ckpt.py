@@ -106,3 +106,26 @@ def test_fails_to_resume_from_missing_checkpoint(
         _rl(tiny_model_dir, tmp_path, "--max-steps", "2", "--ckpt.resume-step", "7")
     assert exc.value.code == 1
     assert "ckpt.resume_step: no trainer checkpoint for step 7" in capsys.readouterr().err
+
+
+def test_failed_writes_leave_nothing_half_written(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+    from transformers import AutoConfig
+
+    from prime_rl.trainer.weights import export_hf, publish_broadcast
+
+    good = {"w": torch.ones(2)}
+    bad = {"w": torch.zeros(2), "broken": "not a tensor"}
+    with pytest.raises(AttributeError):
+        publish_broadcast(bad, tmp_path, 3, None)
+    assert list((tmp_path / "broadcasts" / "step_3").iterdir()) == []  # no STABLE, no tmp file
+
+    config = AutoConfig.from_pretrained(tiny_model_dir)
+    export_hf(good, config, None, tmp_path, 3, None)
+    with pytest.raises(AttributeError):
+        export_hf(bad, config, None, tmp_path, 3, None)
+    # The earlier complete export is still in place and no tmp directory is left.
+    assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == ["step_3"]
+    torch.testing.assert_close(
+        load_file(str(tmp_path / "weights" / "step_3" / "model.safetensors"))["w"], good["w"]
+    )

@@ -7,7 +7,6 @@ state dicts, so a run can resume on a different number of processes.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from prime_rl.trainer.errors import TrainerError
-from prime_rl.trainer.weights import step_dirs
+from prime_rl.trainer.weights import atomic_dir, step_dirs
 
 TRAINER_DIR = "trainer"
 
@@ -87,16 +86,13 @@ def save_checkpoint(
     if rank != 0:
         return None
     target = checkpoint_root(output_dir) / f"step_{state.step}" / TRAINER_DIR
-    tmp = target.with_name(TRAINER_DIR + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    torch.save(model_state, tmp / "model.pt")
-    torch.save(optim_state, tmp / "optimizer.pt")
-    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": state.step, "data_position": state.data_position}))
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    with atomic_dir(target) as tmp:
+        torch.save(model_state, tmp / "model.pt")
+        torch.save(optim_state, tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        (tmp / "state.json").write_text(
+            json.dumps({"step": state.step, "data_position": state.data_position})
+        )
     if keep is not None:
         for old in available_checkpoints(output_dir)[:-keep]:
             old_dir = checkpoint_root(output_dir) / f"step_{old}"

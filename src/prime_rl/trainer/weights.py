@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +61,37 @@ def _for_safetensors(
     return out
 
 
+@contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield an empty sibling `<name>.tmp` to fill; it replaces `target` on success, vanishes on error.
+
+    Readers of the shared volume thus see either the previous complete directory or the new one.
+    """
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+
+
 def save_safetensors_atomic(
     state_dict: dict[str, torch.Tensor], path: Path, dtype: torch.dtype | None
 ) -> None:
+    """Write `<path>.tmp` then rename it; a failed write (full disk, bad tensor) leaves nothing behind."""
     from safetensors.torch import save_file
 
     tmp = path.with_name(path.name + ".tmp")
-    save_file(_for_safetensors(state_dict, dtype), str(tmp), metadata={"format": "pt"})
+    try:
+        save_file(_for_safetensors(state_dict, dtype), str(tmp), metadata={"format": "pt"})
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -116,14 +142,9 @@ def export_hf(
 ) -> Path:
     """Write a Hugging Face model directory `weights/step_N` (config, tokenizer, safetensors) atomically."""
     target = output_dir / "weights" / f"step_{step}"
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model_config.save_pretrained(tmp)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-    save_safetensors_atomic(state_dict, tmp / WEIGHTS_FILE, dtype)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    with atomic_dir(target) as tmp:
+        model_config.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        save_safetensors_atomic(state_dict, tmp / WEIGHTS_FILE, dtype)
     return target
