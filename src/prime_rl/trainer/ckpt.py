@@ -29,6 +29,11 @@ class TrainState:
     data_position: int
 
 
+def is_due(done: int, interval: int | None, max_steps: int) -> bool:
+    """Whether a periodic write falls after `done` steps: every `interval` steps and after the last one."""
+    return interval is not None and (done % interval == 0 or done == max_steps)
+
+
 def checkpoint_root(output_dir: Path) -> Path:
     return output_dir / "checkpoints"
 

@@ -7,6 +7,7 @@ import logging
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,14 @@ def peak_memory_gib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def add_step_timing(metrics: dict[str, float], started: float, device: torch.device) -> None:
+    """Add throughput, step time and peak memory for a step that began at `started` (perf_counter)."""
+    elapsed = time.perf_counter() - started
+    metrics["tokens_per_s"] = metrics["tokens"] / elapsed
+    metrics["step_time_s"] = elapsed
+    metrics["peak_memory_gib"] = peak_memory_gib(device)
 
 
 def format_line(step: int, max_steps: int, metrics: dict[str, float]) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from prime_rl.trainer.ckpt import TrainState, load_checkpoint, resolve_resume_step, save_checkpoint
+from prime_rl.trainer.ckpt import TrainState, is_due, load_checkpoint, resolve_resume_step, save_checkpoint
 from prime_rl.trainer.errors import TrainerError
-from prime_rl.trainer.logging import StepLogger, peak_memory_gib, setup_console
+from prime_rl.trainer.logging import StepLogger, add_step_timing, setup_console
 from prime_rl.trainer.loss import rl_loss, shifted_logprobs_and_entropy
 from prime_rl.trainer.model import (
     check_model_source,
@@ -174,16 +174,12 @@ def _train(config: RLTrainerConfig, world: World) -> None:
             if world.is_main:
                 publish_broadcast(state, output_dir, step + 1, out_dtype)
                 prune_broadcasts(output_dir, config.max_async_level + 1)
-            elapsed = time.perf_counter() - started
-            metrics["tokens_per_s"] = metrics["tokens"] / elapsed
-            metrics["step_time_s"] = elapsed
-            metrics["peak_memory_gib"] = peak_memory_gib(world.device)
+            add_step_timing(metrics, started, world.device)
             step_logger.log(step + 1, metrics)
 
             done = step + 1
             last = done == config.max_steps
-            interval = config.ckpt.interval
-            if interval is not None and (done % interval == 0 or last):
+            if is_due(done, config.ckpt.interval, config.max_steps):
                 save_checkpoint(
                     output_dir,
                     TrainState(done, done),
@@ -194,8 +190,7 @@ def _train(config: RLTrainerConfig, world: World) -> None:
                     world.world_size,
                     config.ckpt.keep,
                 )
-            export_every = config.weights.export_interval
-            if world.is_main and (last or (export_every is not None and done % export_every == 0)):
+            if world.is_main and (last or is_due(done, config.weights.export_interval, config.max_steps)):
                 export_hf(state, model.config, tokenizer, output_dir, done, out_dtype)
             if not last:
                 state = {}

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from prime_rl.config import ConfigError
-from prime_rl.trainer.ckpt import TrainState, load_checkpoint, resolve_resume_step, save_checkpoint
+from prime_rl.trainer.ckpt import TrainState, is_due, load_checkpoint, resolve_resume_step, save_checkpoint
 from prime_rl.trainer.data import (
     Sample,
     build_row,
@@ -23,7 +23,7 @@ from prime_rl.trainer.data import (
     tokenize_conversation,
 )
 from prime_rl.trainer.errors import TrainerError
-from prime_rl.trainer.logging import StepLogger, peak_memory_gib, setup_console
+from prime_rl.trainer.logging import StepLogger, add_step_timing, setup_console
 from prime_rl.trainer.loss import sft_loss, shifted_logprobs_and_entropy
 from prime_rl.trainer.model import (
     check_model_source,
@@ -166,16 +166,11 @@ def _train(config: SFTConfig, world: World) -> None:
             metrics = sft_train_step(model, optimizer, micro_batches, world, config.optim.max_norm)
             metrics["lr"] = scheduler.get_last_lr()[0]
             scheduler.step()
-            elapsed = time.perf_counter() - started
-            metrics["tokens_per_s"] = metrics["tokens"] / elapsed
-            metrics["step_time_s"] = elapsed
-            metrics["peak_memory_gib"] = peak_memory_gib(world.device)
+            add_step_timing(metrics, started, world.device)
             step_logger.log(step + 1, metrics)
 
             done = step + 1
-            last = done == config.max_steps
-            interval = config.ckpt.interval
-            if interval is not None and (done % interval == 0 or last):
+            if is_due(done, config.ckpt.interval, config.max_steps):
                 save_checkpoint(
                     output_dir,
                     TrainState(done, data_position),
@@ -186,8 +181,7 @@ def _train(config: SFTConfig, world: World) -> None:
                     world.world_size,
                     config.ckpt.keep,
                 )
-            export_every = config.weights.export_interval
-            if last or (export_every is not None and done % export_every == 0):
+            if done == config.max_steps or is_due(done, config.weights.export_interval, config.max_steps):
                 state = gather_full_state_dict(model, world.world_size, lora_scaling(config.model))
                 if world.is_main:
                     export_hf(state, model.config, tokenizer, output_dir, done, out_dtype)
