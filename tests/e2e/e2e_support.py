@@ -112,6 +112,7 @@ kv_cache_memory_bytes = 67108864
 max_num_seqs = 64
 [model]
 name = "{model}"
+dtype = "float32"
 enforce_eager = true
 max_model_len = 1024
 [server]

@@ -1,4 +1,8 @@
-"""The loop really learns: on fixed-answer the tiny random model's mean reward rises clearly."""
+"""The loop really learns: on fixed-answer the tiny random model's mean reward rises clearly.
+
+Two-token answers ("yes" and the end of turn) and lr 1e-2 climb from about 0.15 to about 0.6 in
+30 steps on two CPU cores; the check asks for a rise of 0.15 between the first and last five steps.
+"""
 
 from __future__ import annotations
 
@@ -23,13 +27,13 @@ def test_mean_reward_rises_on_fixed_answer(base_server: VllmServer, tmp_path: Pa
     logs = {"trainer": tmp_path / "trainer.log", "orchestrator": tmp_path / "orchestrator.log"}
     procs = {
         "trainer": spawn(
-            [PY, "-m", "prime_rl.trainer.rl.train", "@", str(tmp_path / "train.toml"), "--optim.lr", "2e-2"],
+            [PY, "-m", "prime_rl.trainer.rl.train", "@", str(tmp_path / "train.toml"), "--optim.lr", "1e-2"],
             logs["trainer"],
         ),
         "orchestrator": spawn(
             [
                 PY, "-m", "prime_rl.orchestrator.orchestrator", "@", str(tmp_path / "orch.toml"),
-                "--environment.id", "fixed-answer", "--sampling.max-tokens", "4",
+                "--environment.id", "fixed-answer", "--sampling.max-tokens", "2",
             ],
             logs["orchestrator"],
         ),
@@ -39,4 +43,4 @@ def test_mean_reward_rises_on_fixed_answer(base_server: VllmServer, tmp_path: Pa
     assert len(rewards) == STEPS
     first = sum(rewards[:WINDOW]) / WINDOW
     last = sum(rewards[-WINDOW:]) / WINDOW
-    assert last > first + 0.12, f"mean reward did not rise clearly: {rewards}"
+    assert last > first + 0.15, f"mean reward did not rise clearly: {rewards}"
