@@ -272,3 +272,21 @@ name = "{tmp_path / "no-such-model"}"
     pattern = str(tmp_path / "outputs" / "configs")
     leftovers = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
     assert leftovers.stdout == ""
+
+
+def test_rl_terminated_stops_its_components(tiny_model_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("vllm")
+    config = tmp_path / "rl.toml"
+    config.write_text(
+        f'output_dir = "{tmp_path / "outputs"}"\nmodel = "{tiny_model_dir}"\n'
+        f'[inference.server]\nhost = "127.0.0.1"\nport = {free_port()}\n'
+    )
+    log = tmp_path / "rl.log"
+    launcher = spawn([PY, "-m", "prime_rl.launcher.rl", "@", str(config)], log)
+    wait_for(lambda: "[rl] starting inference" in log.read_text(), 60, "the inference server to start")
+    time.sleep(3)
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(120) == 128 + signal.SIGTERM
+    assert "[rl] terminated; stopping all components" in log.read_text()
+    pattern = str(tmp_path / "outputs" / "configs")
+    assert subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout == ""

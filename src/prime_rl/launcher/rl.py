@@ -205,6 +205,14 @@ class Failure(Exception):
     """A component failed; the message says which and how."""
 
 
+class Interrupted(Exception):
+    """The launcher itself was asked to stop (SIGTERM); ``code`` is its exit status."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -258,7 +266,7 @@ def run(config: RLConfig, plan: Plan) -> int:
     components = {name: Component(name, plan.commands[name], plan.envs[name]) for name in plan.commands}
 
     def on_sigterm(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        raise Interrupted(128 + signum)
 
     signal.signal(signal.SIGTERM, on_sigterm)
     order = ["trainer", "orchestrator", "inference"]
@@ -275,7 +283,10 @@ def run(config: RLConfig, plan: Plan) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         say("interrupted; stopping all components")
-        return 130
+        return 128 + signal.SIGINT
+    except Interrupted as exc:
+        say("terminated; stopping all components")
+        return exc.code
     finally:
         for name in order:
             components[name].stop(config.stop_timeout_s)

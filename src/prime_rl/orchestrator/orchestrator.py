@@ -108,7 +108,11 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def save_checkpoint(output_dir: Path, step: int, data_position: int, seed: int) -> None:
-    """State after ``step`` completed steps: where the example stream continues."""
+    """State after ``step`` completed steps: where the example stream continues.
+
+    Examples of groups still in flight at this point count as consumed; a resumed run does not
+    replay them.
+    """
     state = {"step": step, "data_position": data_position, "seed": seed}
     write_json_atomic(checkpoint_dir(output_dir, step) / "state.json", state)
 
