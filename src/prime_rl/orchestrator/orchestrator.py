@@ -255,7 +255,9 @@ async def run(config: OrchestratorConfig) -> None:
                 TrainSample(r.input_ids, r.loss_mask, r.logprobs, a)
                 for r, a in zip(rollouts, advantages, strict=True)
             ]
-            packed = pack_samples(
+            # Packing builds tensors: off the event loop, like the file writes, so requests keep flowing.
+            packed = await asyncio.to_thread(
+                pack_samples,
                 samples,
                 config.seq_len,
                 config.num_train_workers,
