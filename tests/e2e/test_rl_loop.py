@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -9,7 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from e2e_support import PY, VllmServer, child_env, free_port, post, read_jsonl, tail
+from e2e_support import (
+    PY,
+    VllmServer,
+    child_env,
+    free_port,
+    orchestrator_toml,
+    post,
+    read_jsonl,
+    spawn,
+    tail,
+    trainer_toml,
+    wait_exit,
+)
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -143,3 +156,30 @@ def test_update_weights_changes_served_logprobs_and_reload_restores_them(
     assert max(abs(a - b) for a, b in zip(base, updated, strict=True)) > 1e-2
     base_server.reload_base()
     assert base_server.greedy_logprobs(prompt) == pytest.approx(base, abs=1e-4)
+
+
+def test_every_inference_url_gets_every_weight_update(base_server: VllmServer, tmp_path: Path) -> None:
+    """Two URLs (two names of the shared server): both pass the checks and receive every broadcast."""
+    out = tmp_path / "outputs"
+    second = f"http://localhost:{base_server.port}/v1"
+    (tmp_path / "orch.toml").write_text(orchestrator_toml(out, base_server.model_dir, base_server.url))
+    (tmp_path / "train.toml").write_text(trainer_toml(out, base_server.model_dir))
+    logs = {"orchestrator": tmp_path / "orchestrator.log", "trainer": tmp_path / "trainer.log"}
+    procs = {
+        "orchestrator": spawn(
+            [
+                PY, "-m", "prime_rl.orchestrator.orchestrator", "@", str(tmp_path / "orch.toml"),
+                "--client.urls", f'["{base_server.url}", "{second}"]',
+            ],
+            logs["orchestrator"],
+        ),
+        "trainer": spawn(
+            [PY, "-m", "prime_rl.trainer.rl.train", "@", str(tmp_path / "train.toml")], logs["trainer"]
+        ),
+    }  # fmt: skip
+    assert wait_exit(procs, timeout=600, logs=logs) == {"orchestrator": 0, "trainer": 0}
+    text = logs["orchestrator"].read_text()
+    assert "2 server(s)" in text
+    assert re.search(r"loaded policy version \d+ into 2 server\(s\)", text)
+    metrics = read_jsonl(out / "logs" / "orchestrator" / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == list(range(4))
