@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,19 +53,20 @@ class Manifests:
 
 
 @pytest.fixture
-def chart() -> cdk8s.Chart:
-    """An empty chart in a test app (no namespace of its own)."""
-    return cdk8s.Chart(cdk8s.Testing.app(), "test")
+def make_chart(tmp_path: Path) -> Callable[..., cdk8s.Chart]:
+    """Build charts with options, e.g. a Chart-level namespace, in an app whose outdir is the
+    test's own tmp dir (``Testing.app()`` would leave a directory in /tmp per test)."""
+
+    def build(**props: Any) -> cdk8s.Chart:
+        return cdk8s.Chart(cdk8s.App(outdir=str(tmp_path)), "test", **props)
+
+    return build
 
 
 @pytest.fixture
-def make_chart() -> Callable[..., cdk8s.Chart]:
-    """Build charts with options, e.g. a Chart-level namespace."""
-
-    def build(**props: Any) -> cdk8s.Chart:
-        return cdk8s.Chart(cdk8s.Testing.app(), "test", **props)
-
-    return build
+def chart(make_chart: Callable[..., cdk8s.Chart]) -> cdk8s.Chart:
+    """An empty chart in a test app (no namespace of its own)."""
+    return make_chart()
 
 
 @pytest.fixture
