@@ -16,7 +16,9 @@ from prime_rl.orchestrator.rollout import ChatTokenizer, Rollout, run_group
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
-def _rollouts(server: VllmServer, env_id: str, size: int, seq_len: int, max_tokens: int) -> list[Rollout]:
+def _rollouts(
+    server: VllmServer, env_id: str, size: int, seq_len: int, max_tokens: int, temperature: float = 1.0
+) -> list[Rollout]:
     from transformers import AutoTokenizer
 
     chat = ChatTokenizer(AutoTokenizer.from_pretrained(server.model_dir))
@@ -26,7 +28,7 @@ def _rollouts(server: VllmServer, env_id: str, size: int, seq_len: int, max_toke
     async def go() -> list[Rollout]:
         client = InferenceClient(server.url, str(server.model_dir), ClientConfig(urls=[server.url]))
         try:
-            return await run_group(client, chat, env, example, 0, size, seq_len, max_tokens, 1.0)
+            return await run_group(client, chat, env, example, 0, size, seq_len, max_tokens, temperature)
         finally:
             await client.aclose()
 
@@ -45,11 +47,18 @@ def _runs(mask: list[bool]) -> list[tuple[int, int]]:
     return runs
 
 
-def test_inference_logprobs_match_the_policy_on_the_sampled_tokens(base_server: VllmServer) -> None:
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_inference_logprobs_match_the_policy_on_the_sampled_tokens(
+    base_server: VllmServer, temperature: float
+) -> None:
+    """The trainer scores tokens with logits / temperature; the server must return logprobs of that
+    same tempered distribution, or the importance ratio masks tokens that are perfectly on-policy."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    rollouts = _rollouts(base_server, "reverse-text", size=4, seq_len=512, max_tokens=16)
+    rollouts = _rollouts(
+        base_server, "reverse-text", size=4, seq_len=512, max_tokens=16, temperature=temperature
+    )
     model = AutoModelForCausalLM.from_pretrained(base_server.model_dir, dtype=torch.float32).eval()
     for rollout in rollouts:
         assert len(rollout.input_ids) == len(rollout.loss_mask) == len(rollout.logprobs)
@@ -57,7 +66,7 @@ def test_inference_logprobs_match_the_policy_on_the_sampled_tokens(base_server: 
         ids = torch.tensor([rollout.input_ids])
         with torch.no_grad():
             logits = model(ids).logits.float()
-        logp = torch.log_softmax(logits[0, :-1], dim=-1)
+        logp = torch.log_softmax(logits[0, :-1] / temperature, dim=-1)
         positions = [t for t, on in enumerate(rollout.loss_mask) if on]
         sampled = torch.tensor([rollout.logprobs[t] for t in positions])
         aligned = torch.stack([logp[t - 1, rollout.input_ids[t]] for t in positions])

@@ -59,6 +59,7 @@ def test_toml_and_cli_fill_every_flag(tmp_path: Path) -> None:
     assert _flag(argv, "--max-model-len") == "4096"
     assert _flag(argv, "--tensor-parallel-size") == "2"
     assert _flag(argv, "--seed") == "7"
+    assert _flag(argv, "--logprobs-mode") == "processed_logprobs"
     assert _flag(argv, "--kv-cache-memory-bytes") == "1024"
     assert "--enforce-eager" in argv
     assert "--no-enable-prefix-caching" in argv

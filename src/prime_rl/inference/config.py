@@ -84,6 +84,11 @@ class InferenceConfig(BaseConfig):
     seed: int = 0
     """Sampling seed of the engine."""
 
+    logprobs_mode: Literal["processed_logprobs", "raw_logprobs"] = "processed_logprobs"
+    """Which logprobs come back with sampled tokens. `processed_logprobs` are taken after
+    temperature scaling, i.e. from the distribution the tokens were drawn from, which is what the
+    trainer's importance ratio (it scales its logits by the same temperature) compares against."""
+
     vllm_args: list[str] = Field(default_factory=list)
     """Extra vLLM server flags passed verbatim (command-line arguments after `--` follow these)."""
 

@@ -41,6 +41,7 @@ def vllm_argv(config: InferenceConfig, passthrough: Sequence[str] = ()) -> list[
         "--data-parallel-size", str(config.parallel.data_parallel_size),
         "--gpu-memory-utilization", str(config.gpu_memory_utilization),
         "--seed", str(config.seed),
+        "--logprobs-mode", config.logprobs_mode,
         "--enable-prefix-caching" if model.enable_prefix_caching else "--no-enable-prefix-caching",
         "--worker-extension-cls", WORKER_EXTENSION,
         "--middleware", MIDDLEWARE,
