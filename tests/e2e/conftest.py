@@ -6,14 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import VllmServer
+from vllm_server import InferenceServer
 
 
 @pytest.fixture(scope="session")
-def vllm_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+def vllm_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
     """Started once; every test that uses it gets it back on the base weights."""
     pytest.importorskip("vllm")
-    server = VllmServer(tiny_model_dir, tmp_path_factory.mktemp("vllm"))
+    server = InferenceServer(tiny_model_dir, tmp_path_factory.mktemp("vllm"))
     server.start()
     try:
         server.wait_healthy()
@@ -23,14 +23,14 @@ def vllm_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture
-def base_server(vllm_server: VllmServer) -> Iterator[VllmServer]:
+def base_server(vllm_server: InferenceServer) -> Iterator[InferenceServer]:
     """The shared server, healthy and serving the base weights before and after the test."""
-    if vllm_server.proc is None:
+    if vllm_server.process is None:
         vllm_server.start()
     vllm_server.wait_healthy()
     vllm_server.reload_base()
     yield vllm_server
-    if vllm_server.proc is None:
+    if vllm_server.process is None:
         vllm_server.start()
     vllm_server.wait_healthy()
     vllm_server.reload_base()

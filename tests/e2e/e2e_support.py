@@ -1,35 +1,18 @@
-"""Running the real components as subprocesses: a restartable vLLM server and config writers."""
+"""Running orchestrator and trainer as subprocesses, and writing their configs for the tiny model."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from vllm_server import child_env, log_tail, stop_group
+
 PY = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The test's environment without manifest variables that would change component defaults."""
-    manifest = ("TRAINER_WORLD_SIZE", "INFERENCE_URLS", "INFERENCE_URL", "OUTPUT_DIR")
-    env = {k: v for k, v in os.environ.items() if k not in manifest}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
 
 
 def spawn(argv: list[str], log: Path, **env: str) -> subprocess.Popen[bytes]:
@@ -40,18 +23,6 @@ def spawn(argv: list[str], log: Path, **env: str) -> subprocess.Popen[bytes]:
             argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env(**env),
             start_new_session=True,
         )  # fmt: skip
-
-
-def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def wait_exit(
@@ -69,17 +40,11 @@ def wait_exit(
                     break
         if any(code != 0 for code in codes.values()) or time.monotonic() > deadline:
             for proc in procs.values():
-                kill_group(proc)
-            tails = "\n".join(f"--- {n} ---\n{tail(logs[n])}" for n in procs)
+                stop_group(proc, signal.SIGKILL)
+            tails = "\n".join(f"--- {n} ---\n{log_tail(logs[n])}" for n in procs)
             raise AssertionError(f"exit codes {codes} (timeout {timeout} s)\n{tails}")
         time.sleep(0.2)
     return codes
-
-
-def tail(path: Path, n: int = 40) -> str:
-    if not path.exists():
-        return "(no log)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -94,101 +59,6 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.2)
-
-
-def post(url: str, payload: dict[str, Any], timeout: float = 120) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
-INFERENCE_TOML = """\
-kv_cache_memory_bytes = 67108864
-max_num_seqs = 64
-[model]
-name = "{model}"
-dtype = "float32"
-enforce_eager = true
-max_model_len = 1024
-[server]
-host = "127.0.0.1"
-port = {port}
-"""
-
-
-class VllmServer:
-    """``inference @ infer.toml`` on the tiny model; can be killed and started again on the same port."""
-
-    def __init__(self, model_dir: Path, workdir: Path) -> None:
-        self.model_dir = model_dir
-        self.port = free_port()
-        self.workdir = workdir
-        self.config = workdir / "infer.toml"
-        self.config.write_text(INFERENCE_TOML.format(model=model_dir, port=self.port))
-        self.log = workdir / "inference.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def root(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = spawn([PY, "-m", "prime_rl.inference.server", "@", str(self.config)], self.log)
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.root}/health", timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def wait_healthy(self, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.healthy():
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"inference exited with {self.proc.returncode}:\n{tail(self.log)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"inference not healthy after {timeout} s:\n{tail(self.log)}")
-            time.sleep(0.5)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            kill_group(self.proc)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            kill_group(self.proc, signal.SIGTERM)
-            self.proc = None
-
-    def reload_base(self) -> None:
-        status, body = post(f"{self.root}/reload_weights", {})
-        assert status == 200, body
-
-    def greedy_logprobs(self, prompt_ids: list[int], n: int = 8) -> list[float]:
-        """Log-probabilities of a greedy continuation of a fixed prompt (a fingerprint of the weights)."""
-        status, body = post(
-            f"{self.url}/completions",
-            {
-                "model": str(self.model_dir),
-                "prompt": prompt_ids,
-                "max_tokens": n,
-                "temperature": 0.0,
-                "logprobs": 0,
-                "ignore_eos": True,
-            },
-        )
-        assert status == 200, body
-        return [float(x) for x in body["choices"][0]["logprobs"]["token_logprobs"]]
 
 
 def orchestrator_toml(out: Path, model: Path, url: str, **over: Any) -> str:

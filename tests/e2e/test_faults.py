@@ -10,20 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import (
-    PY,
-    VllmServer,
-    child_env,
-    free_port,
-    kill_group,
-    orchestrator_toml,
-    read_jsonl,
-    spawn,
-    tail,
-    trainer_toml,
-    wait_exit,
-    wait_for,
-)
+from e2e_support import PY, orchestrator_toml, read_jsonl, spawn, trainer_toml, wait_exit, wait_for
+from vllm_server import InferenceServer, child_env, free_port, log_tail, stop_group
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -32,10 +20,10 @@ TRAINER = [PY, "-m", "prime_rl.trainer.rl.train"]
 STEPS = 8
 
 
-def _configs(tmp_path: Path, server: VllmServer, **orch: object) -> tuple[Path, Path, Path]:
+def _configs(tmp_path: Path, server: InferenceServer, **orch: object) -> tuple[Path, Path, Path]:
     out = tmp_path / "outputs"
     settings = {"max_steps": STEPS, **orch}
-    (tmp_path / "orch.toml").write_text(orchestrator_toml(out, server.model_dir, server.url, **settings))
+    (tmp_path / "orch.toml").write_text(orchestrator_toml(out, server.model_dir, server.v1_url, **settings))
     (tmp_path / "train.toml").write_text(trainer_toml(out, server.model_dir, max_steps=STEPS))
     return out, tmp_path / "orch.toml", tmp_path / "train.toml"
 
@@ -45,7 +33,7 @@ def _steps(path: Path) -> list[int]:
 
 
 def test_trainer_killed_and_resumed_loses_and_repeats_no_step(
-    base_server: VllmServer, tmp_path: Path
+    base_server: InferenceServer, tmp_path: Path
 ) -> None:
     out, orch, train = _configs(tmp_path, base_server)
     logs = {
@@ -59,10 +47,10 @@ def test_trainer_killed_and_resumed_loses_and_repeats_no_step(
     try:
         wait_for(lambda: len(_steps(trainer_metrics)) >= 3, 300, "three trainer steps")
     except AssertionError:
-        kill_group(orchestrator)
-        kill_group(trainer)
-        raise AssertionError(tail(logs["trainer"]) + tail(logs["orchestrator"])) from None
-    kill_group(trainer, signal.SIGKILL)
+        stop_group(orchestrator, signal.SIGKILL)
+        stop_group(trainer, signal.SIGKILL)
+        raise AssertionError(log_tail(logs["trainer"]) + log_tail(logs["orchestrator"])) from None
+    stop_group(trainer, signal.SIGKILL)
     before = _steps(trainer_metrics)
 
     resume_args = ["--ckpt.interval", "1", "--ckpt.resume-step", "-1"]
@@ -71,7 +59,7 @@ def test_trainer_killed_and_resumed_loses_and_repeats_no_step(
     assert codes == {"orchestrator": 0, "resumed": 0}
 
     match = re.search(r"resumed from checkpoint step (\d+)", logs["resumed"].read_text())
-    assert match, tail(logs["resumed"])
+    assert match, log_tail(logs["resumed"])
     resume_step = int(match.group(1))
     after = _steps(trainer_metrics)[len(before) :]
     # The resumed trainer continues exactly after its checkpoint and runs to the end; the killed run
@@ -83,7 +71,7 @@ def test_trainer_killed_and_resumed_loses_and_repeats_no_step(
 
 
 def test_orchestrator_and_trainer_killed_together_resume_from_their_checkpoints(
-    base_server: VllmServer, tmp_path: Path
+    base_server: InferenceServer, tmp_path: Path
 ) -> None:
     out, orch, train = _configs(tmp_path, base_server)
     logs = {name: tmp_path / f"{name}.log" for name in ("orchestrator", "trainer", "orch2", "train2")}
@@ -97,7 +85,7 @@ def test_orchestrator_and_trainer_killed_together_resume_from_their_checkpoints(
         wait_for(lambda: len(_steps(trainer_metrics)) >= 3, 300, "three trainer steps")
     finally:
         for proc in first.values():
-            kill_group(proc)
+            stop_group(proc, signal.SIGKILL)
     orchestrator_before, trainer_before = _steps(orchestrator_metrics), _steps(trainer_metrics)
 
     resume = ["--ckpt.interval", "1", "--ckpt.resume-step", "-1"]
@@ -119,7 +107,7 @@ def test_orchestrator_and_trainer_killed_together_resume_from_their_checkpoints(
 
 
 def test_inference_killed_and_restarted_orchestrator_waits_and_carries_on(
-    base_server: VllmServer, tmp_path: Path
+    base_server: InferenceServer, tmp_path: Path
 ) -> None:
     out, orch, train = _configs(tmp_path, base_server)
     logs = {"orchestrator": tmp_path / "orchestrator.log", "trainer": tmp_path / "trainer.log"}
@@ -132,7 +120,7 @@ def test_inference_killed_and_restarted_orchestrator_waits_and_carries_on(
         wait_for(lambda: len(_steps(orchestrator_metrics)) >= 3, 300, "three orchestrator steps")
     except AssertionError:
         for proc in procs.values():
-            kill_group(proc)
+            stop_group(proc, signal.SIGKILL)
         raise
     base_server.kill()
     time.sleep(2)
@@ -142,11 +130,11 @@ def test_inference_killed_and_restarted_orchestrator_waits_and_carries_on(
     assert _steps(orchestrator_metrics) == list(range(STEPS))
     text = logs["orchestrator"].read_text()
     assert "went away; waiting for it to come back" in text
-    assert f"inference server {base_server.url} is back" in text
+    assert f"inference server {base_server.v1_url} is back" in text
     assert _steps(out / "logs" / "trainer" / "metrics.jsonl") == list(range(1, STEPS + 1))
 
 
-def test_a_torn_broadcast_is_never_loaded(base_server: VllmServer, tmp_path: Path) -> None:
+def test_a_torn_broadcast_is_never_loaded(base_server: InferenceServer, tmp_path: Path) -> None:
     """A broadcast directory without STABLE is invisible; once STABLE appears it is loaded."""
     from safetensors.torch import load_file, save_file
 
@@ -162,8 +150,8 @@ def test_a_torn_broadcast_is_never_loaded(base_server: VllmServer, tmp_path: Pat
     save_file({k: v * 1.5 for k, v in weights.items()}, str(broadcast / "model.safetensors"))
 
     async def ensure(timeout: float) -> int:
-        config = ClientConfig(urls=[base_server.url])
-        client = InferenceClient(base_server.url, str(base_server.model_dir), config)
+        config = ClientConfig(urls=[base_server.v1_url])
+        client = InferenceClient(base_server.v1_url, str(base_server.model_dir), config)
         sync = WeightSync([client], tmp_path, poll_interval_s=0.05)
         try:
             return await asyncio.wait_for(sync.ensure(1), timeout)
@@ -192,38 +180,40 @@ def test_a_torn_rollout_file_is_never_read(tiny_model_dir: Path, tmp_path: Path)
     trainer = spawn([*TRAINER, "@", str(tmp_path / "train.toml")], log)
     try:
         time.sleep(15)
-        assert trainer.poll() is None, tail(log)
+        assert trainer.poll() is None, log_tail(log)
         assert not (out / "broadcasts" / "step_1").exists()
         sample = TrainSample([1, 5, 6, 7], [False, True, True, True], [0.0, -6.0, -6.0, -6.0], 1.0)
         other = TrainSample([1, 5, 8, 9], [False, True, True, True], [0.0, -6.0, -6.0, -6.0], -1.0)
         write_rollouts(out, 0, pack_samples([sample, other], 64, 1, 1.0).ranks)
         assert wait_exit({"trainer": trainer}, timeout=300, logs={"trainer": log}) == {"trainer": 0}
     finally:
-        kill_group(trainer)
+        stop_group(trainer, signal.SIGKILL)
     assert (out / "broadcasts" / "step_1" / "STABLE").is_file()
 
 
-def test_fails_on_served_model_mismatch_naming_both(base_server: VllmServer, tmp_path: Path) -> None:
+def test_fails_on_served_model_mismatch_naming_both(base_server: InferenceServer, tmp_path: Path) -> None:
     result = subprocess.run(
         [
             *ORCHESTRATOR,
             "--model.name", "some-other-model",
             "--model.tokenizer", str(base_server.model_dir),
-            "--client.urls", f'["{base_server.url}"]',
+            "--client.urls", f'["{base_server.v1_url}"]',
             "--output-dir", str(tmp_path),
         ],
         capture_output=True, text=True, env=child_env(), timeout=300,
     )  # fmt: skip
     assert result.returncode == 1
     assert (
-        f"served model mismatch: inference server {base_server.url} serves ['{base_server.model_dir}']"
+        f"served model mismatch: inference server {base_server.v1_url} serves ['{base_server.model_dir}']"
         in (result.stderr)
     )
     assert "model.name is 'some-other-model'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_fails_at_start_up_when_trainer_world_size_differs(base_server: VllmServer, tmp_path: Path) -> None:
+def test_fails_at_start_up_when_trainer_world_size_differs(
+    base_server: InferenceServer, tmp_path: Path
+) -> None:
     """Rollouts split for 2 ranks and a 1-process trainer: a clear error on its first file, no hang."""
     _, orch, train = _configs(tmp_path, base_server, max_steps=1)
     logs = {"orchestrator": tmp_path / "orchestrator.log", "trainer": tmp_path / "trainer.log"}

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e_support import PY, VllmServer, orchestrator_toml, read_jsonl, spawn, trainer_toml, wait_exit
+from e2e_support import PY, orchestrator_toml, read_jsonl, spawn, trainer_toml, wait_exit
+from vllm_server import InferenceServer
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -17,11 +18,13 @@ STEPS = 30
 WINDOW = 5
 
 
-def test_mean_reward_rises_on_fixed_answer(base_server: VllmServer, tmp_path: Path) -> None:
+def test_mean_reward_rises_on_fixed_answer(base_server: InferenceServer, tmp_path: Path) -> None:
     out = tmp_path / "outputs"
     model = base_server.model_dir
     (tmp_path / "orch.toml").write_text(
-        orchestrator_toml(out, model, base_server.url, batch_size=64, rollouts_per_example=8, max_steps=STEPS)
+        orchestrator_toml(
+            out, model, base_server.v1_url, batch_size=64, rollouts_per_example=8, max_steps=STEPS
+        )
     )
     (tmp_path / "train.toml").write_text(trainer_toml(out, model, max_steps=STEPS))
     logs = {"trainer": tmp_path / "trainer.log", "orchestrator": tmp_path / "orchestrator.log"}

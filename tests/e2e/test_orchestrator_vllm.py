@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from e2e_support import VllmServer
+from vllm_server import InferenceServer
 
 from prime_rl.envs import load_environment
 from prime_rl.orchestrator.client import InferenceClient
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
 def _rollouts(
-    server: VllmServer, env_id: str, size: int, seq_len: int, max_tokens: int, temperature: float = 1.0
+    server: InferenceServer, env_id: str, size: int, seq_len: int, max_tokens: int, temperature: float = 1.0
 ) -> list[Rollout]:
     from transformers import AutoTokenizer
 
@@ -26,7 +26,7 @@ def _rollouts(
     example = env.examples(0)[0]
 
     async def go() -> list[Rollout]:
-        client = InferenceClient(server.url, str(server.model_dir), ClientConfig(urls=[server.url]))
+        client = InferenceClient(server.v1_url, str(server.model_dir), ClientConfig(urls=[server.v1_url]))
         try:
             return await run_group(client, chat, env, example, 0, size, seq_len, max_tokens, temperature)
         finally:
@@ -49,7 +49,7 @@ def _runs(mask: list[bool]) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_inference_logprobs_match_the_policy_on_the_sampled_tokens(
-    base_server: VllmServer, temperature: float
+    base_server: InferenceServer, temperature: float
 ) -> None:
     """The trainer scores tokens with logits / temperature; the server must return logprobs of that
     same tempered distribution, or the importance ratio masks tokens that are perfectly on-policy."""
@@ -76,7 +76,7 @@ def test_inference_logprobs_match_the_policy_on_the_sampled_tokens(
         assert (shifted - sampled).abs().mean() > 5 * (aligned - sampled).abs().mean()
 
 
-def test_multi_turn_trajectory_masks_environment_tokens(base_server: VllmServer) -> None:
+def test_multi_turn_trajectory_masks_environment_tokens(base_server: InferenceServer) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base_server.model_dir)
@@ -96,7 +96,7 @@ def test_multi_turn_trajectory_masks_environment_tokens(base_server: VllmServer)
             assert all(lp == 0.0 for lp in rollout.logprobs[end:start])
 
 
-def test_group_rollouts_are_scored_by_the_environment(base_server: VllmServer) -> None:
+def test_group_rollouts_are_scored_by_the_environment(base_server: InferenceServer) -> None:
     rollouts = _rollouts(base_server, "fixed-answer", size=4, seq_len=256, max_tokens=4)
     env = load_environment("fixed-answer")
     state = env.initial_state(env.examples(0)[0])

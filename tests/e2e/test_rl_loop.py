@@ -10,19 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from e2e_support import (
-    PY,
-    VllmServer,
-    child_env,
-    free_port,
-    orchestrator_toml,
-    post,
-    read_jsonl,
-    spawn,
-    tail,
-    trainer_toml,
-    wait_exit,
-)
+from e2e_support import PY, orchestrator_toml, read_jsonl, spawn, trainer_toml, wait_exit
+from vllm_server import InferenceServer, child_env, free_port, log_tail, post_json
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -104,7 +93,7 @@ def rl_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Rl
 
 
 def test_rl_launcher_exits_zero_when_training_completes(rl_run: RlRun) -> None:
-    assert rl_run.returncode == 0, tail(rl_run.log, 80)
+    assert rl_run.returncode == 0, log_tail(rl_run.log, 80)
     text = rl_run.log.read_text(errors="replace")
     for prefix in ("[inference] ", "[orchestrator] ", "[trainer] "):
         assert prefix in text
@@ -112,7 +101,7 @@ def test_rl_launcher_exits_zero_when_training_completes(rl_run: RlRun) -> None:
 
 
 def test_every_rollout_broadcast_and_metric_line_appears(rl_run: RlRun) -> None:
-    assert rl_run.returncode == 0, tail(rl_run.log, 80)
+    assert rl_run.returncode == 0, log_tail(rl_run.log, 80)
     out = rl_run.out
     for step in range(STEPS):
         assert (out / "rollouts" / f"step_{step}" / "rank_0.pt").is_file()
@@ -134,7 +123,7 @@ def test_resolved_component_configs_are_written(rl_run: RlRun) -> None:
 
 
 def test_update_weights_changes_served_logprobs_and_reload_restores_them(
-    base_server: VllmServer, tmp_path: Path
+    base_server: InferenceServer, tmp_path: Path
 ) -> None:
     """A perturbed copy of the base weights, published like a broadcast, changes every logprob."""
     import torch
@@ -150,7 +139,7 @@ def test_update_weights_changes_served_logprobs_and_reload_restores_them(
     save_file(perturbed, str(broadcast / "model.safetensors"))
     (broadcast / "STABLE").touch()
 
-    status, body = post(f"{base_server.root}/update_weights", {"weight_dir": str(broadcast)})
+    status, body = post_json(f"{base_server.root_url}/update_weights", {"weight_dir": str(broadcast)})
     assert status == 200, body
     updated = base_server.greedy_logprobs(prompt)
     assert max(abs(a - b) for a, b in zip(base, updated, strict=True)) > 1e-2
@@ -158,18 +147,18 @@ def test_update_weights_changes_served_logprobs_and_reload_restores_them(
     assert base_server.greedy_logprobs(prompt) == pytest.approx(base, abs=1e-4)
 
 
-def test_every_inference_url_gets_every_weight_update(base_server: VllmServer, tmp_path: Path) -> None:
+def test_every_inference_url_gets_every_weight_update(base_server: InferenceServer, tmp_path: Path) -> None:
     """Two URLs (two names of the shared server): both pass the checks and receive every broadcast."""
     out = tmp_path / "outputs"
     second = f"http://localhost:{base_server.port}/v1"
-    (tmp_path / "orch.toml").write_text(orchestrator_toml(out, base_server.model_dir, base_server.url))
+    (tmp_path / "orch.toml").write_text(orchestrator_toml(out, base_server.model_dir, base_server.v1_url))
     (tmp_path / "train.toml").write_text(trainer_toml(out, base_server.model_dir))
     logs = {"orchestrator": tmp_path / "orchestrator.log", "trainer": tmp_path / "trainer.log"}
     procs = {
         "orchestrator": spawn(
             [
                 PY, "-m", "prime_rl.orchestrator.orchestrator", "@", str(tmp_path / "orch.toml"),
-                "--client.urls", f'["{base_server.url}", "{second}"]',
+                "--client.urls", f'["{base_server.v1_url}", "{second}"]',
             ],
             logs["orchestrator"],
         ),

@@ -29,10 +29,12 @@ TOLERANCE = 2e-3
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
-    log_path = tmp_path_factory.mktemp("inference") / "inference.log"
     # `--max-logprobs 3` after `--` checks that unknown flags reach vLLM.
     server = start_inference_server(
-        tiny_model_dir, log_path=log_path, served_model_name=SERVED_NAME, vllm_args=["--max-logprobs", "3"]
+        tiny_model_dir,
+        tmp_path_factory.mktemp("inference"),
+        served_model_name=SERVED_NAME,
+        vllm_args=["--max-logprobs", "3"],
     )
     try:
         yield server
@@ -43,7 +45,7 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.fixture(autouse=True)
 def back_to_base(server: InferenceServer) -> Iterator[None]:
     yield
-    httpx.post(f"{server.url}/reload_weights", timeout=120).raise_for_status()
+    httpx.post(f"{server.root_url}/reload_weights", timeout=120).raise_for_status()
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +119,7 @@ def test_models_lists_the_served_name(server: InferenceServer) -> None:
 
 
 def test_health_answers_200(server: InferenceServer) -> None:
-    assert httpx.get(f"{server.url}/health", timeout=30).status_code == 200
+    assert httpx.get(f"{server.root_url}/health", timeout=30).status_code == 200
 
 
 def test_completion_returns_token_logprobs(server: InferenceServer) -> None:
@@ -168,7 +170,7 @@ def test_update_weights_changes_every_tensor_and_reload_restores_base(
         assert max_diff(reference_logprobs(tiny_model_dir, partly), expected) > 10 * TOLERANCE, name
 
     response = httpx.post(
-        f"{server.url}/update_weights",
+        f"{server.root_url}/update_weights",
         json={"weight_dir": str(publish(tmp_path / "step_1", perturbed_state))},
         timeout=120,
     )
@@ -179,7 +181,7 @@ def test_update_weights_changes_every_tensor_and_reload_restores_base(
     assert max_diff(updated, base) > 10 * TOLERANCE
     assert max_diff(updated, expected) < TOLERANCE
 
-    response = httpx.post(f"{server.url}/reload_weights", timeout=120)
+    response = httpx.post(f"{server.root_url}/reload_weights", timeout=120)
     assert response.status_code == 200, response.text
     assert max_diff(served_logprobs(server), base) < 1e-5
 
@@ -199,7 +201,9 @@ def test_update_while_a_completion_is_running(
 
     thread = threading.Thread(target=generate)
     thread.start()
-    update = httpx.post(f"{server.url}/update_weights", json={"weight_dir": str(weight_dir)}, timeout=120)
+    update = httpx.post(
+        f"{server.root_url}/update_weights", json={"weight_dir": str(weight_dir)}, timeout=120
+    )
     thread.join(timeout=300)
     assert update.status_code == 200, update.text
     assert results["completion"].status_code == 200
@@ -208,7 +212,7 @@ def test_update_while_a_completion_is_running(
 
 def _assert_rejected(server: InferenceServer, body: object, status: int, words: str) -> None:
     before = served_logprobs(server)
-    response = httpx.post(f"{server.url}/update_weights", json=body, timeout=120)
+    response = httpx.post(f"{server.root_url}/update_weights", json=body, timeout=120)
     assert response.status_code == status, response.text
     assert words in response.json()["error"]
     assert served_logprobs(server) == before
@@ -236,7 +240,8 @@ def test_fails_update_with_wrong_shapes_and_keeps_the_current_weights(
     server: InferenceServer, tmp_path: Path, perturbed_state: dict, base_state: dict
 ) -> None:
     good = publish(tmp_path / "step_1", perturbed_state)
-    assert httpx.post(f"{server.url}/update_weights", json={"weight_dir": str(good)}, timeout=120).is_success
+    update = httpx.post(f"{server.root_url}/update_weights", json={"weight_dir": str(good)}, timeout=120)
+    assert update.is_success, update.text
     bad_state = {**base_state, "model.layers.1.mlp.down_proj.weight": torch.zeros(64, 64)}
     bad = publish(tmp_path / "step_2", bad_state)
     _assert_rejected(server, {"weight_dir": str(bad)}, 422, "model.layers.1.mlp.down_proj.weight")
@@ -263,6 +268,6 @@ def test_fails_update_without_weight_dir_field(server: InferenceServer) -> None:
 
 
 def test_fails_update_with_get(server: InferenceServer) -> None:
-    response = httpx.get(f"{server.url}/update_weights", timeout=30)
+    response = httpx.get(f"{server.root_url}/update_weights", timeout=30)
     assert response.status_code == 405
     assert "POST" in response.json()["error"]
