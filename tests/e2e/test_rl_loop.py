@@ -6,6 +6,7 @@ import re
 import subprocess
 import threading
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,39 +16,8 @@ from vllm_server import InferenceServer, child_env, free_port, log_tail, post_js
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-STEPS = 4
-
-RL_TOML = """\
-output_dir = "{out}"
-model = "{model}"
-max_steps = {steps}
-max_async_level = 1
-stop_timeout_s = 20
-
-[inference]
-kv_cache_memory_bytes = 67108864
-[inference.model]
-enforce_eager = true
-max_model_len = 1024
-[inference.server]
-host = "127.0.0.1"
-port = {port}
-
-[orchestrator]
-batch_size = 16
-rollouts_per_example = 4
-seq_len = 512
-poll_interval_s = 0.1
-[orchestrator.environment]
-id = "reverse-text"
-[orchestrator.sampling]
-max_tokens = 24
-
-[trainer.optim]
-lr = 1e-3
-[trainer.rollouts]
-poll_interval = 0.1
-"""
+REPO = Path(__file__).resolve().parents[2]
+STEPS = tomllib.loads((REPO / "examples" / "smoke" / "rl.toml").read_text())["max_steps"]
 
 
 @dataclass
@@ -63,8 +33,6 @@ def rl_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Rl
     pytest.importorskip("vllm")
     work = tmp_path_factory.mktemp("rl")
     out = work / "outputs"
-    config = work / "rl.toml"
-    config.write_text(RL_TOML.format(out=out, model=tiny_model_dir, steps=STEPS, port=free_port()))
     log = work / "rl.log"
     run = RlRun(returncode=-1, out=out, log=log)
     done = threading.Event()
@@ -79,13 +47,24 @@ def rl_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Rl
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     with log.open("wb") as fh:
+        # The smoke example exactly as a user runs it from the repository root; only where it
+        # writes, the (already built) model and a free port differ, plus faster polling.
         proc = subprocess.run(
-            [PY, "-m", "prime_rl.launcher.rl", "@", str(config)],
+            [
+                PY, "-m", "prime_rl.launcher.rl", "@", "examples/smoke/rl.toml",
+                "--output-dir", str(out),
+                "--model", str(tiny_model_dir),
+                "--inference.server.host", "127.0.0.1",
+                "--inference.server.port", str(free_port()),
+                "--orchestrator.poll-interval-s", "0.1",
+                "--trainer.rollouts.poll-interval", "0.1",
+            ],
+            cwd=REPO,
             stdout=fh,
             stderr=subprocess.STDOUT,
             env=child_env(),
             timeout=900,
-        )
+        )  # fmt: skip
     done.set()
     watcher.join()
     run.returncode = proc.returncode
