@@ -97,6 +97,17 @@ def post_json(url: str, payload: dict[str, Any], timeout: float = 120) -> tuple[
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def publish_broadcast(root: Path, tensors: dict[str, Any], stable: bool = True) -> Path:
+    """Writes a broadcast as the trainer lays it out: ``model.safetensors``, then ``STABLE`` (optional)."""
+    from safetensors.torch import save_file
+
+    root.mkdir(parents=True)
+    save_file(tensors, str(root / "model.safetensors"))
+    if stable:
+        (root / "STABLE").touch()
+    return root
+
+
 def inference_command() -> list[str]:
     """The `inference` console script of this environment (module form if it is not installed)."""
     script = Path(sys.executable).with_name("inference")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from e2e_support import PY, orchestrator_toml, read_jsonl, spawn, trainer_toml, wait_exit
-from vllm_server import InferenceServer, child_env, free_port, log_tail, post_json
+from vllm_server import InferenceServer, child_env, free_port, log_tail, post_json, publish_broadcast
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -106,17 +106,14 @@ def test_update_weights_changes_served_logprobs_and_reload_restores_them(
 ) -> None:
     """A perturbed copy of the base weights, published like a broadcast, changes every logprob."""
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     prompt = [1, 10, 20, 30, 40, 50]
     base = base_server.greedy_logprobs(prompt)
     weights = load_file(str(base_server.model_dir / "model.safetensors"))
     generator = torch.Generator().manual_seed(0)
     perturbed = {k: v + 0.05 * torch.randn(v.shape, generator=generator) for k, v in weights.items()}
-    broadcast = tmp_path / "broadcasts" / "step_1"
-    broadcast.mkdir(parents=True)
-    save_file(perturbed, str(broadcast / "model.safetensors"))
-    (broadcast / "STABLE").touch()
+    broadcast = publish_broadcast(tmp_path / "broadcasts" / "step_1", perturbed)
 
     status, body = post_json(f"{base_server.root_url}/update_weights", {"weight_dir": str(broadcast)})
     assert status == 200, body

@@ -16,8 +16,8 @@ pytest.importorskip("vllm")
 
 import httpx
 import torch
-from safetensors.torch import load_file, save_file
-from vllm_server import InferenceServer, start_inference_server
+from safetensors.torch import load_file
+from vllm_server import InferenceServer, publish_broadcast, start_inference_server
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -63,15 +63,6 @@ def perturbed_state(base_state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     }
     state["lm_head.weight"] = state["model.embed_tokens.weight"].clone()
     return state
-
-
-def publish(root: Path, state: dict[str, torch.Tensor], stable: bool = True) -> Path:
-    """Write a broadcast the way the trainer does: safetensors first, STABLE last."""
-    root.mkdir(parents=True)
-    save_file(state, root / "model.safetensors")
-    if stable:
-        (root / "STABLE").touch()
-    return root
 
 
 def served_logprobs(server: InferenceServer) -> list[float]:
@@ -171,7 +162,7 @@ def test_update_weights_changes_every_tensor_and_reload_restores_base(
 
     response = httpx.post(
         f"{server.root_url}/update_weights",
-        json={"weight_dir": str(publish(tmp_path / "step_1", perturbed_state))},
+        json={"weight_dir": str(publish_broadcast(tmp_path / "step_1", perturbed_state))},
         timeout=120,
     )
     assert response.status_code == 200, response.text
@@ -189,7 +180,7 @@ def test_update_weights_changes_every_tensor_and_reload_restores_base(
 def test_update_while_a_completion_is_running(
     server: InferenceServer, tmp_path: Path, perturbed_state: dict
 ) -> None:
-    weight_dir = publish(tmp_path / "step_1", perturbed_state)
+    weight_dir = publish_broadcast(tmp_path / "step_1", perturbed_state)
     results: dict[str, httpx.Response] = {}
 
     def generate() -> None:
@@ -225,7 +216,7 @@ def test_fails_update_with_missing_weight_dir(server: InferenceServer, tmp_path:
 def test_fails_update_without_stable_marker(
     server: InferenceServer, tmp_path: Path, perturbed_state: dict
 ) -> None:
-    root = publish(tmp_path / "step_1", perturbed_state, stable=False)
+    root = publish_broadcast(tmp_path / "step_1", perturbed_state, stable=False)
     _assert_rejected(server, {"weight_dir": str(root)}, 409, "STABLE")
 
 
@@ -239,25 +230,25 @@ def test_fails_update_without_weights_file(server: InferenceServer, tmp_path: Pa
 def test_fails_update_with_wrong_shapes_and_keeps_the_current_weights(
     server: InferenceServer, tmp_path: Path, perturbed_state: dict, base_state: dict
 ) -> None:
-    good = publish(tmp_path / "step_1", perturbed_state)
+    good = publish_broadcast(tmp_path / "step_1", perturbed_state)
     update = httpx.post(f"{server.root_url}/update_weights", json={"weight_dir": str(good)}, timeout=120)
     assert update.is_success, update.text
     bad_state = {**base_state, "model.layers.1.mlp.down_proj.weight": torch.zeros(64, 64)}
-    bad = publish(tmp_path / "step_2", bad_state)
+    bad = publish_broadcast(tmp_path / "step_2", bad_state)
     _assert_rejected(server, {"weight_dir": str(bad)}, 422, "model.layers.1.mlp.down_proj.weight")
 
 
 def test_fails_update_with_missing_tensors(server: InferenceServer, tmp_path: Path, base_state: dict) -> None:
     partial = {k: v for k, v in base_state.items() if k != "model.norm.weight"}
     _assert_rejected(
-        server, {"weight_dir": str(publish(tmp_path / "step_1", partial))}, 422, "model.norm.weight"
+        server, {"weight_dir": str(publish_broadcast(tmp_path / "step_1", partial))}, 422, "model.norm.weight"
     )
 
 
 def test_fails_update_with_truncated_file(
     server: InferenceServer, tmp_path: Path, perturbed_state: dict
 ) -> None:
-    root = publish(tmp_path / "step_1", perturbed_state)
+    root = publish_broadcast(tmp_path / "step_1", perturbed_state)
     data = (root / "model.safetensors").read_bytes()
     (root / "model.safetensors").write_bytes(data[:-1000])
     _assert_rejected(server, {"weight_dir": str(root)}, 422, "not a readable safetensors file")

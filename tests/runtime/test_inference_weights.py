@@ -8,6 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from vllm_server import publish_broadcast  # noqa: E402
+
 from prime_rl.inference.weights import (  # noqa: E402
     ExpectedTensors,
     WeightDirError,
@@ -31,16 +33,6 @@ def base_state(tiny_model_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(tiny_model_dir / "model.safetensors")
 
 
-def _publish(root: Path, tensors: dict[str, torch.Tensor], stable: bool = True) -> Path:
-    from safetensors.torch import save_file
-
-    root.mkdir(parents=True)
-    save_file(tensors, root / "model.safetensors")
-    if stable:
-        (root / "STABLE").touch()
-    return root
-
-
 def test_expected_tensors_know_the_tied_head(expected: ExpectedTensors, base_state: dict) -> None:
     assert set(base_state) <= set(expected.shapes)
     assert expected.tied_groups == (frozenset({"model.embed_tokens.weight", "lm_head.weight"}),)
@@ -49,7 +41,7 @@ def test_expected_tensors_know_the_tied_head(expected: ExpectedTensors, base_sta
 
 
 def test_accepts_a_complete_broadcast(tmp_path: Path, expected: ExpectedTensors, base_state: dict) -> None:
-    root = _publish(tmp_path / "step_1", base_state)
+    root = publish_broadcast(tmp_path / "step_1", base_state)
     broadcast = check_broadcast(str(root), expected)
     assert broadcast.files == (root / "model.safetensors",)
     assert broadcast.num_tensors == len(base_state)
@@ -59,11 +51,12 @@ def test_accepts_the_tied_head_under_both_names(
     tmp_path: Path, expected: ExpectedTensors, base_state: dict
 ) -> None:
     full = {**base_state, "lm_head.weight": base_state["model.embed_tokens.weight"].clone()}
-    assert check_broadcast(str(_publish(tmp_path / "step_1", full)), expected).num_tensors == len(full)
+    root = publish_broadcast(tmp_path / "step_1", full)
+    assert check_broadcast(str(root), expected).num_tensors == len(full)
 
 
 def test_reads_header_shapes_and_dtypes(tmp_path: Path, base_state: dict) -> None:
-    root = _publish(tmp_path / "step_1", base_state)
+    root = publish_broadcast(tmp_path / "step_1", base_state)
     header = read_safetensors_header(root / "model.safetensors")
     assert header["model.norm.weight"] == ("F32", (64,))
     assert len(header) == len(base_state)
@@ -77,7 +70,7 @@ def test_fails_when_the_directory_is_missing(tmp_path: Path, expected: ExpectedT
 
 
 def test_fails_without_stable_marker(tmp_path: Path, expected: ExpectedTensors, base_state: dict) -> None:
-    root = _publish(tmp_path / "step_1", base_state, stable=False)
+    root = publish_broadcast(tmp_path / "step_1", base_state, stable=False)
     with pytest.raises(WeightDirError) as info:
         check_broadcast(str(root), expected)
     assert info.value.status == 409
@@ -95,7 +88,7 @@ def test_fails_without_safetensors(tmp_path: Path, expected: ExpectedTensors) ->
 
 
 def test_fails_on_a_truncated_file(tmp_path: Path, expected: ExpectedTensors, base_state: dict) -> None:
-    root = _publish(tmp_path / "step_1", base_state)
+    root = publish_broadcast(tmp_path / "step_1", base_state)
     data = (root / "model.safetensors").read_bytes()
     (root / "model.safetensors").write_bytes(data[: len(data) - 100])
     with pytest.raises(WeightDirError) as info:
@@ -117,7 +110,7 @@ def test_fails_on_garbage(tmp_path: Path, expected: ExpectedTensors) -> None:
 def test_fails_on_wrong_shapes(tmp_path: Path, expected: ExpectedTensors, base_state: dict) -> None:
     bad = {**base_state, "model.norm.weight": torch.ones(65)}
     with pytest.raises(WeightDirError) as info:
-        check_broadcast(str(_publish(tmp_path / "step_1", bad)), expected)
+        check_broadcast(str(publish_broadcast(tmp_path / "step_1", bad)), expected)
     assert info.value.status == 422
     assert "model.norm.weight [65] (expected [64])" in info.value.message
 
@@ -125,7 +118,7 @@ def test_fails_on_wrong_shapes(tmp_path: Path, expected: ExpectedTensors, base_s
 def test_fails_on_missing_tensors(tmp_path: Path, expected: ExpectedTensors, base_state: dict) -> None:
     partial = {k: v for k, v in base_state.items() if "layers.1." not in k}
     with pytest.raises(WeightDirError) as info:
-        check_broadcast(str(_publish(tmp_path / "step_1", partial)), expected)
+        check_broadcast(str(publish_broadcast(tmp_path / "step_1", partial)), expected)
     assert info.value.status == 422
     assert "missing" in info.value.message
     assert "model.layers.1." in info.value.message
@@ -136,13 +129,13 @@ def test_fails_when_the_tied_embedding_is_absent(
 ) -> None:
     partial = {k: v for k, v in base_state.items() if k != "model.embed_tokens.weight"}
     with pytest.raises(WeightDirError) as info:
-        check_broadcast(str(_publish(tmp_path / "step_1", partial)), expected)
+        check_broadcast(str(publish_broadcast(tmp_path / "step_1", partial)), expected)
     assert "lm_head.weight" in info.value.message or "embed_tokens" in info.value.message
 
 
 def test_fails_on_unknown_tensors(tmp_path: Path, expected: ExpectedTensors, base_state: dict) -> None:
     extra = {**base_state, "model.layers.7.mlp.up_proj.weight": torch.zeros(2, 2)}
     with pytest.raises(WeightDirError) as info:
-        check_broadcast(str(_publish(tmp_path / "step_1", extra)), expected)
+        check_broadcast(str(publish_broadcast(tmp_path / "step_1", extra)), expected)
     assert info.value.status == 422
     assert "model.layers.7.mlp.up_proj.weight" in info.value.message
