@@ -179,7 +179,10 @@ def test_a_torn_rollout_file_is_never_read(tiny_model_dir: Path, tmp_path: Path)
     log = tmp_path / "trainer.log"
     trainer = spawn([*TRAINER, "@", str(tmp_path / "train.toml")], log)
     try:
-        time.sleep(15)
+        # The trainer logs that it is waiting only after polling for 30 s: by then it has seen the
+        # torn file many times, however slowly it started.
+        waiting = f"waiting for {out / 'rollouts' / 'step_0' / 'rank_0.pt'}"
+        wait_for(lambda: waiting in log.read_text(), 600, "the trainer to wait for rank_0.pt")
         assert trainer.poll() is None, log_tail(log)
         assert not (out / "broadcasts" / "step_1").exists()
         sample = TrainSample([1, 5, 6, 7], [False, True, True, True], [0.0, -6.0, -6.0, -6.0], 1.0)
@@ -273,7 +276,7 @@ def test_rl_terminated_stops_its_components(tiny_model_dir: Path, tmp_path: Path
     )
     log = tmp_path / "rl.log"
     launcher = spawn([PY, "-m", "prime_rl.launcher.rl", "@", str(config)], log)
-    wait_for(lambda: "[rl] starting inference" in log.read_text(), 60, "the inference server to start")
+    wait_for(lambda: "[rl] starting inference" in log.read_text(), 300, "the inference server to start")
     time.sleep(3)
     launcher.send_signal(signal.SIGTERM)
     assert launcher.wait(120) == 128 + signal.SIGTERM
