@@ -47,7 +47,10 @@ class ExampleStream:
 
     def __init__(self, examples: Sequence[Any], seed: int, position: int = 0) -> None:
         if not examples:
-            raise OrchestratorError("the environment has no examples")
+            raise OrchestratorError(
+                "the environment has no examples (expected at least one; check environment.id and "
+                "environment.args)"
+            )
         self.examples = examples
         self.seed = seed
         self.position = position
