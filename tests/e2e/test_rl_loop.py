@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,13 @@ class RlRun:
     out: Path
     log: Path
     stable_seen: set[int] = field(default_factory=set)
+    # step -> the stable broadcasts seen right after rollouts/step_N/rank_0.pt first appeared
+    stable_at_rollout: dict[int, set[int]] = field(default_factory=dict)
+
+
+def _steps_of(files: Iterable[Path]) -> set[int]:
+    """N of every ``.../step_N/<file>``."""
+    return {int(p.parent.name.removeprefix("step_")) for p in files}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +47,14 @@ def rl_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Rl
 
     def watch() -> None:
         # Broadcasts are pruned two steps later, so poll often enough to see every STABLE marker.
+        # Rollouts are listed before broadcasts: a broadcast older than a rollout file is then
+        # always among those recorded for it.
         while not done.is_set():
-            for marker in (out / "broadcasts").glob("step_*/STABLE"):
-                run.stable_seen.add(int(marker.parent.name.removeprefix("step_")))
+            rollouts = _steps_of(out.glob("rollouts/step_*/rank_0.pt"))
+            stable = _steps_of(out.glob("broadcasts/step_*/STABLE"))
+            run.stable_seen |= stable
+            for step in rollouts - run.stable_at_rollout.keys():
+                run.stable_at_rollout[step] = stable
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -86,6 +99,9 @@ def test_every_rollout_broadcast_and_metric_line_appears(rl_run: RlRun) -> None:
         assert (out / "rollouts" / f"step_{step}" / "rank_0.pt").is_file()
     assert not list((out / "rollouts").rglob("*.tmp"))
     assert rl_run.stable_seen == set(range(1, STEPS + 1))
+    # max_async_level = 1, seen from outside: step n's rollouts only once broadcast n - 1 was stable.
+    for step in range(2, STEPS):
+        assert step - 1 in rl_run.stable_at_rollout[step], rl_run.stable_at_rollout
     orchestrator = read_jsonl(out / "logs" / "orchestrator" / "metrics.jsonl")
     assert [m["step"] for m in orchestrator] == list(range(STEPS))
     assert all(m["async_level"] <= 1 and m["off_policy_level"] <= 1 for m in orchestrator)
