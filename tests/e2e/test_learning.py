@@ -1,7 +1,9 @@
 """The loop really learns: on fixed-answer the tiny random model's mean reward rises clearly.
 
-Two-token answers ("yes" and the end of turn) and lr 1e-2 climb from about 0.15 to about 0.6 in
+Two-token answers ("yes" and the end of turn) and lr 5e-3 climb from about 0.15 to about 0.5 in
 30 steps on two CPU cores; the check asks for a rise of 0.15 between the first and last five steps.
+At lr 1e-2 the climb is faster but a run on a heavily loaded machine once collapsed back to the
+starting reward after step 25, so the test uses the steadier rate.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def test_mean_reward_rises_on_fixed_answer(base_server: InferenceServer, tmp_pat
     logs = {"trainer": tmp_path / "trainer.log", "orchestrator": tmp_path / "orchestrator.log"}
     procs = {
         "trainer": spawn(
-            [PY, "-m", "prime_rl.trainer.rl.train", "@", str(tmp_path / "train.toml"), "--optim.lr", "1e-2"],
+            [PY, "-m", "prime_rl.trainer.rl.train", "@", str(tmp_path / "train.toml"), "--optim.lr", "5e-3"],
             logs["trainer"],
         ),
         "orchestrator": spawn(

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from prime_rl import layout
 from prime_rl.config import ConfigError, parse_config
 from prime_rl.orchestrator.config import OrchestratorConfig
 
@@ -75,32 +76,9 @@ def checkpoint_dir(output_dir: Path, step: int) -> Path:
     return output_dir / "checkpoints" / f"step_{step}" / CHECKPOINT_DIR
 
 
-def available_checkpoints(output_dir: Path) -> list[int]:
-    root = output_dir / "checkpoints"
-    if not root.is_dir():
-        return []
-    steps = []
-    for entry in root.iterdir():
-        name = entry.name
-        complete = (entry / CHECKPOINT_DIR / "state.json").is_file()
-        if name.startswith("step_") and name[5:].isdigit() and complete:
-            steps.append(int(name[5:]))
-    return sorted(steps)
-
-
 def resolve_resume_step(output_dir: Path, resume_step: int | None) -> int | None:
     """None: fresh start; -1: the latest checkpoint (fresh when none); N: that one, which must exist."""
-    if resume_step is None:
-        return None
-    steps = available_checkpoints(output_dir)
-    if resume_step == -1:
-        return steps[-1] if steps else None
-    if resume_step not in steps:
-        raise OrchestratorError(
-            f"ckpt.resume_step: no orchestrator checkpoint for step {resume_step} under "
-            f"{output_dir / 'checkpoints'} (available: {steps or 'none'})"
-        )
-    return resume_step
+    return layout.resolve_resume_step(output_dir, resume_step, CHECKPOINT_DIR, OrchestratorError)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

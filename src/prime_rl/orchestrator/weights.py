@@ -8,33 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from prime_rl.layout import broadcast_dir, stable_broadcasts
 from prime_rl.orchestrator.client import InferenceClient
 
 logger = logging.getLogger(__name__)
-
-_STEP_DIR = re.compile(r"^step_(\d+)$")
-
-
-def broadcast_dir(output_dir: str | Path, step: int) -> Path:
-    return Path(output_dir) / "broadcasts" / f"step_{step}"
-
-
-def stable_broadcasts(output_dir: str | Path) -> list[int]:
-    """Steps of the broadcasts that carry a STABLE marker, ascending."""
-    root = Path(output_dir) / "broadcasts"
-    if not root.is_dir():
-        return []
-    steps = []
-    for entry in root.iterdir():
-        match = _STEP_DIR.match(entry.name)
-        if match and (entry / "STABLE").is_file():
-            steps.append(int(match.group(1)))
-    return sorted(steps)
 
 
 def latest_stable(output_dir: str | Path) -> int | None:

@@ -15,8 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from prime_rl import layout
 from prime_rl.trainer.errors import TrainerError
-from prime_rl.trainer.weights import atomic_dir, step_dirs
+from prime_rl.trainer.weights import atomic_dir
 
 TRAINER_DIR = "trainer"
 
@@ -40,26 +41,12 @@ def checkpoint_root(output_dir: Path) -> Path:
 
 def available_checkpoints(output_dir: Path) -> list[int]:
     """Steps that have a complete trainer checkpoint (the directory only appears once complete)."""
-    return sorted(
-        step
-        for step, path in step_dirs(checkpoint_root(output_dir)).items()
-        if (path / TRAINER_DIR / "state.json").is_file()
-    )
+    return layout.checkpoint_steps(output_dir, TRAINER_DIR)
 
 
 def resolve_resume_step(output_dir: Path, resume_step: int | None) -> int | None:
     """None: fresh start; -1: the latest checkpoint (fresh when none); N: that one, which must exist."""
-    if resume_step is None:
-        return None
-    steps = available_checkpoints(output_dir)
-    if resume_step == -1:
-        return steps[-1] if steps else None
-    if resume_step not in steps:
-        raise TrainerError(
-            f"ckpt.resume_step: no trainer checkpoint for step {resume_step} under "
-            f"{checkpoint_root(output_dir)} (available: {steps or 'none'})"
-        )
-    return resume_step
+    return layout.resolve_resume_step(output_dir, resume_step, TRAINER_DIR, TrainerError)
 
 
 def _full_options(world_size: int, loading: bool) -> Any:

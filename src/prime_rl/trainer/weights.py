@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,18 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from prime_rl.layout import STABLE, WEIGHTS_FILE, broadcast_dir, step_dirs
 from prime_rl.trainer.lora import merge_lora_state_dict
-
-STABLE = "STABLE"
-WEIGHTS_FILE = "model.safetensors"
-_STEP_DIR = re.compile(r"^step_(\d+)$")
-
-
-def step_dirs(root: Path) -> dict[int, Path]:
-    """`step_N` sub-directories of `root` by N (missing root: none)."""
-    if not root.is_dir():
-        return {}
-    return {int(m.group(1)): p for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir()}
 
 
 def gather_full_state_dict(
@@ -103,7 +92,7 @@ def publish_broadcast(
     A directory left by an earlier attempt at the same step loses its marker first, so a reader
     never pairs the marker with a partial file.
     """
-    target = output_dir / "broadcasts" / f"step_{step}"
+    target = broadcast_dir(output_dir, step)
     target.mkdir(parents=True, exist_ok=True)
     (target / STABLE).unlink(missing_ok=True)
     save_safetensors_atomic(state_dict, target / WEIGHTS_FILE, dtype)
@@ -112,7 +101,7 @@ def publish_broadcast(
 
 
 def is_published(output_dir: Path, step: int) -> bool:
-    return (output_dir / "broadcasts" / f"step_{step}" / STABLE).is_file()
+    return (broadcast_dir(output_dir, step) / STABLE).is_file()
 
 
 def prune_broadcasts(output_dir: Path, keep: int) -> list[int]:
