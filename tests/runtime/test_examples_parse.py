@@ -128,3 +128,15 @@ def test_mapping_of_files_to_classes() -> None:
     assert config_class_path("examples/smoke/rl.toml") == LAUNCHER
     with pytest.raises(AssertionError, match="no config class"):
         config_class_path("examples/smoke/notes.toml")
+
+
+@pytest.mark.parametrize("example", ["reverse_text", "wordle", "alphabet_sort"])
+def test_pod_examples_resume_a_restarted_pod(example: str) -> None:
+    """Pods restart; both sides must pick up from their newest checkpoint, and together: an
+    orchestrator that started fresh would clear the broadcasts the running trainer publishes."""
+    configs = {
+        name: load_config(config_class(cls), [f"@examples/{example}/configs/{name}.toml"])
+        for name, cls in (("train", RL_TRAINER), ("orch", ORCHESTRATOR))
+    }
+    assert configs["train"].ckpt.resume_step == configs["orch"].ckpt.resume_step == -1
+    assert configs["train"].ckpt.interval == configs["orch"].ckpt.interval
