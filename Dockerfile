@@ -37,6 +37,8 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     && uv venv /app/.venv --python "${PYTHON_VERSION}" \
     && uv pip install --python /app/.venv/bin/python -r pyproject.toml --extra runtime --extra gpu
 
+# README.md is the package's readme in pyproject.toml: building the editable install needs it.
+COPY README.md /app/README.md
 COPY lib/ /app/lib/
 COPY src/ /app/src/
 COPY examples/ /app/examples/

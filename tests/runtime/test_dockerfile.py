@@ -81,6 +81,21 @@ def test_examples_and_sources_are_copied() -> None:
         assert (ROOT / source).exists(), f"COPY source {source} is missing from the repository"
 
 
+def test_files_the_package_build_reads_are_copied_before_the_install() -> None:
+    """The editable install builds the package, which reads pyproject's readme and package dirs."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    needed = {project["project"]["readme"], *project["tool"]["setuptools"]["packages"]["find"]["where"]}
+    copied: set[str] = set()
+    for keyword, args in instructions():
+        if keyword == "COPY" and not args.startswith("--from"):
+            copied.add(args.split()[0].rstrip("/"))
+        if keyword == "RUN" and "--editable /app" in args:
+            break
+    else:
+        pytest.fail("no editable install of /app in the Dockerfile")
+    assert needed <= copied, f"copied before the install: {sorted(copied)}; needed: {sorted(needed)}"
+
+
 def test_runtime_and_gpu_extras_are_installed() -> None:
     runs = " ".join(args for keyword, args in instructions() if keyword == "RUN")
     assert "--extra runtime --extra gpu" in runs
