@@ -10,7 +10,7 @@ from constructs import Construct
 
 from .env import EnvValue, SecretKeyRef
 from .errors import PrimeRLConfigError
-from .gpu_statefulset import DEFAULT_TOPOLOGY_KEY, GpuStatefulSet
+from .gpu_statefulset import DEFAULT_RUN_AS_USER, DEFAULT_TOPOLOGY_KEY, GpuStatefulSet
 from .naming import DEFAULT_CLUSTER_DOMAIN, headless_service_name, pod_fqdn, resolve_namespace
 from .presets import INFERENCE, ORCHESTRATOR, TRAINER, ExamplePreset, get_preset
 from .validation import (
@@ -28,6 +28,7 @@ from .validation import (
     require_labels,
     require_one_of,
     require_port,
+    require_user_id,
 )
 from .volume import SharedDataVolume, require_mount_path
 
@@ -115,6 +116,9 @@ class PrimeRLExperiment(Construct):
       ``wandb-api-key`` and ``hf-token`` of that Secret (optional refs: pods start without them).
     - ``external_inference_urls``: default none; base URLs (``http://host:port/v1``) the
       orchestrator and trainer use instead of this experiment's inference pods.
+    - ``run_as_user``: default ``1000`` (the image's uid): every pod runs as that uid with
+      ``runAsNonRoot``. ``0`` runs every pod as root and ``None`` leaves the user to the image;
+      neither sets ``runAsNonRoot``. See :class:`GpuStatefulSet`.
     - ``orchestrator``/``inference``/``trainer``: :class:`RoleProps` (default ``RoleProps()``).
     - ``labels``: extra labels on every object and pod. ``cluster_domain``: default ``cluster.local``.
 
@@ -147,6 +151,7 @@ class PrimeRLExperiment(Construct):
         storage_retain_on_delete: bool = False,
         secret_name: str | None = None,
         external_inference_urls: Sequence[str] = (),
+        run_as_user: int | None = DEFAULT_RUN_AS_USER,
         orchestrator: RoleProps | None = None,
         inference: RoleProps | None = None,
         trainer: RoleProps | None = None,
@@ -164,6 +169,8 @@ class PrimeRLExperiment(Construct):
         require_bool(storage_enabled, "storage.enabled")
         if secret_name is not None:
             require_dns1123_subdomain(secret_name, "config.secrets.name")
+        if run_as_user is not None:
+            require_user_id(run_as_user, "securityContext.runAsUser")
         self.labels = {**require_labels(labels or {}, "labels"), "example": example}
         props = {
             role: _role_props(value, role)
@@ -261,6 +268,7 @@ class PrimeRLExperiment(Construct):
                 shared_data=self.volume,
                 labels=self.labels,
                 readiness_path="/health" if role == INFERENCE and p.auto_start else None,
+                run_as_user=run_as_user,
                 cluster_domain=self.cluster_domain,
                 config_path=role,
             )

@@ -43,6 +43,7 @@ from .validation import (
     require_port_name,
     require_quantity,
     require_str,
+    require_user_id,
 )
 from .volume import SharedDataVolume
 
@@ -127,8 +128,9 @@ class GpuStatefulSet(Construct):
     - ``labels``: extra labels on every object and pod (never in selectors).
     - ``readiness_path``: default ``None``; an HTTP path probed on the first port for readiness.
     - ``run_as_user``: default ``1000`` (the uid the PRIME-RL images use): pods run as that uid with
-      ``runAsNonRoot``, so the kubelet refuses to start them as root; ``None`` leaves the user to
-      the image.
+      ``runAsNonRoot``, so the kubelet refuses to start them as root. ``0`` runs them as root and
+      ``None`` leaves the user to the image; neither sets ``runAsNonRoot`` (the kubelet would refuse
+      a root user, and it cannot tell whether an image's named user is root).
     - ``cluster_domain``: default ``"cluster.local"``, used in FQDNs.
     - ``config_path``: default ``None``; when set (e.g. ``"trainer"``), error messages name fields as
       the values file spells them (``trainer.gpu.count``) instead of by prop name.
@@ -215,7 +217,7 @@ class GpuStatefulSet(Construct):
         }
         volumes, mounts = self._volumes(shared_data, shm_size_gib, memory_limit)
         if run_as_user is not None:
-            require_int(run_as_user, f("run_as_user"), minimum=1)
+            require_user_id(run_as_user, f("run_as_user"))
         container = k8s.Container(
             name=self.component,
             image=require_str(image, f("image")),
@@ -245,7 +247,7 @@ class GpuStatefulSet(Construct):
             # kubelet enforce runAsNonRoot even for images whose USER is a name.
             security_context=k8s.PodSecurityContext(
                 run_as_user=run_as_user,
-                run_as_non_root=True if run_as_user is not None else None,
+                run_as_non_root=True if run_as_user else None,
                 seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
                 fs_group=POD_FS_GROUP,
                 fs_group_change_policy="OnRootMismatch",

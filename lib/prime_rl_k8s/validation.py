@@ -28,6 +28,8 @@ HTTP_BASE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s,]*)?$"
 IMAGE_REPOSITORY = re.compile(
     r"^[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*)*$"
 )
+#: The largest uid kube-apiserver accepts in a security context (int32).
+MAX_USER_ID = 2**31 - 1
 _QUANTITY = re.compile(
     r"^\+?(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
 )
@@ -93,6 +95,13 @@ def require_int(value: Any, field: str, *, minimum: int = 0) -> int:
         raise fail(field, value, f"an integer of at least {minimum}")
     if value < minimum:
         raise fail(field, value, f"at least {minimum}")
+    return value
+
+
+def require_user_id(value: Any, field: str) -> int:
+    """A uid the API server accepts for ``runAsUser`` (0 is root; the API caps it at 2^31 - 1)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_USER_ID:
+        raise fail(field, value, f"an integer user id from 0 to {MAX_USER_ID}, or None for the image's user")
     return value
 
 

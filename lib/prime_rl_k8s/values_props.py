@@ -11,6 +11,7 @@
     config.example                              example (preset: default commands and limits)
     config.secrets.{enabled,name}               secret_name (None while disabled)
     inference.externalUrls                      external_inference_urls
+    securityContext.runAsUser (null = image's)  run_as_user
     <role>.enabled / replicas / autoStart       RoleProps.enabled / replicas / auto_start
     <role>.command ("" = the preset's)          RoleProps.command
     <role>.env[{name,value}]                    RoleProps.env {name: value}
@@ -60,6 +61,7 @@ def experiment_props(release: str, values: Mapping[str, Any]) -> dict[str, Any]:
         "storage_retain_on_delete": storage["retain"],
         "secret_name": secrets["name"] if secrets["enabled"] else None,
         "external_inference_urls": tuple(values["inference"]["externalUrls"]),
+        "run_as_user": values["securityContext"]["runAsUser"],
         **{role: role_props(role, values[role], example) for role in ROLES},
     }
 

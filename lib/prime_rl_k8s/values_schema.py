@@ -6,13 +6,15 @@ commands and limits); the orchestrator exposes no port unless `orchestrator.serv
 on the orchestrator, so it is accepted there and on inference as an extra `nccl` port).
 
 Added keys: `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
-`<role>.shmSizeGiB`, `<role>.podAntiAffinity` and `<role>.podAntiAffinityTopologyKey`.
+`securityContext.runAsUser`, `<role>.shmSizeGiB`, `<role>.podAntiAffinity` and
+`<role>.podAntiAffinityTopologyKey`.
 """
 
 from __future__ import annotations
 
+from prime_rl_k8s.gpu_statefulset import DEFAULT_RUN_AS_USER
 from prime_rl_k8s.presets import PRESETS
-from prime_rl_k8s.validation import HTTP_BASE_URL, is_dns1123_subdomain, is_label_key
+from prime_rl_k8s.validation import HTTP_BASE_URL, MAX_USER_ID, is_dns1123_subdomain, is_label_key
 from prime_rl_k8s.values_fields import (
     Bool,
     Command,
@@ -156,6 +158,8 @@ SCHEMA = Obj(
                 "retain": Bool(False),
             }
         ),
+        # Pod uid of every role: null leaves it to the image; runAsNonRoot only for a uid other than 0.
+        "securityContext": Obj({"runAsUser": Int(DEFAULT_RUN_AS_USER, 0, MAX_USER_ID, nullable=True)}),
         "orchestrator": _role(
             gpu=False,
             cpu="1",

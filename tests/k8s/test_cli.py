@@ -83,6 +83,39 @@ def test_chart_defaults_render_idle_pods_like_the_chart(capsys: pytest.CaptureFi
     assert pvc["spec"]["resources"]["requests"]["storage"] == "1Ti"
 
 
+def pod_security(docs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return find(docs, "StatefulSet", name)["spec"]["template"]["spec"]["securityContext"]
+
+
+@pytest.mark.parametrize(
+    ("args", "uid", "non_root"),
+    [
+        ((), 1000, True),
+        (("--set", "securityContext.runAsUser=4242"), 4242, True),
+        (("--set", "securityContext.runAsUser=0"), 0, None),
+        (("--set", "securityContext.runAsUser=null"), None, None),
+    ],
+    ids=["default", "custom", "root", "image"],
+)
+def test_run_as_user_reaches_every_pod(
+    args: tuple[str, ...], uid: int | None, non_root: bool | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = synth(capsys, *args)
+    for role in ("orchestrator", "inference", "trainer"):
+        context = pod_security(docs, f"my-exp-{role}")
+        assert (context.get("runAsUser"), context.get("runAsNonRoot")) == (uid, non_root)
+        assert context["fsGroup"] == 1000
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_run_as_user_from_a_values_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    values = tmp_path / "v.yaml"
+    values.write_text("securityContext:\n  runAsUser: 0\n")
+    docs = synth(capsys, "-f", str(EXAMPLES / "reverse-text.yaml"), "-f", str(values))
+    assert pod_security(docs, "my-exp-trainer")["runAsUser"] == 0
+    assert "runAsNonRoot" not in pod_security(docs, "my-exp-trainer")
+
+
 def test_output_dir_writes_one_file_per_app(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     values = str(EXAMPLES / "wordle.yaml")
     code, printed, _ = run(["synth", "my-exp", "-f", values], capsys)
@@ -364,6 +397,21 @@ BAD_SETS = {
         "trainer.resources.requests.cpu",
         "trainer.resources.limits.cpu",
     ),
+    "run_as_user_negative": (
+        ["securityContext.runAsUser=-1"],
+        "securityContext.runAsUser must be an integer from 0 to 2147483647, got -1",
+    ),
+    "run_as_user_fractional": (["securityContext.runAsUser=1.5"], "securityContext.runAsUser", "'1.5'"),
+    "run_as_user_word": (
+        ["securityContext.runAsUser=root"],
+        "securityContext.runAsUser",
+        "'root' (a string)",
+    ),
+    "run_as_user_too_large": (
+        ["securityContext.runAsUser=2147483648"],
+        "securityContext.runAsUser",
+        "2147483647",
+    ),
     "shm_over_memory_limit": (
         ["trainer.shmSizeGiB=32,trainer.resources.limits.memory=16Gi"],
         "trainer.shmSizeGiB",
@@ -436,6 +484,28 @@ def test_fails_malformed_values_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     bad = tmp_path / "bad.yaml"
     bad.write_text("trainer:\n  replicas: 1\n gpu: [\n")
     fails(["synth", "my-exp", "-f", str(bad)], capsys, "bad.yaml", "invalid YAML at line")
+
+
+@pytest.mark.parametrize(("text", "shown"), [("'1000'", "'1000' (a string)"), ("1.5", "1.5"), ("-1", "-1")])
+def test_fails_bad_run_as_user_in_values_file(
+    text: str, shown: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "uid.yaml"
+    bad.write_text(f"securityContext:\n  runAsUser: {text}\n")
+    out_dir = tmp_path / "out"
+    err = fails(["synth", "my-exp", "-f", str(bad), "-o", str(out_dir)], capsys)
+    assert (
+        err
+        == f"prime-rl-k8s: securityContext.runAsUser must be an integer from 0 to 2147483647, got {shown}\n"
+    )
+    assert not out_dir.exists()
+
+
+def test_fails_set_string_run_as_user(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "out"
+    argv = ["synth", "my-exp", "--set-string", "securityContext.runAsUser=1000", "-o", str(out_dir)]
+    fails(argv, capsys, "securityContext.runAsUser", "'1000' (a string)", "an integer from 0 to 2147483647")
+    assert not out_dir.exists()
 
 
 def test_fails_unknown_key_in_values_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

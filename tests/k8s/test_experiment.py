@@ -425,6 +425,24 @@ def test_image_props(chart, synth):
     assert m.container("pinned-trainer")["image"] == f"primeintellect/prime-rl@{digest}"
 
 
+def _pod_security(m: Any, statefulset: str) -> tuple[Any, Any]:
+    context = m.pod_spec(statefulset)["securityContext"]
+    return context.get("runAsUser"), context.get("runAsNonRoot")
+
+
+def test_run_as_user_reaches_every_role(chart, synth):
+    build(chart)
+    build(chart, name="uid", run_as_user=4242)
+    build(chart, name="root", run_as_user=0)
+    build(chart, name="image", run_as_user=None)
+    m = synth(chart)
+    for role in ("orchestrator", "inference", "trainer"):
+        assert _pod_security(m, f"exp-{role}") == (1000, True)
+        assert _pod_security(m, f"uid-{role}") == (4242, True)
+        assert _pod_security(m, f"root-{role}") == (0, None)
+        assert _pod_security(m, f"image-{role}") == (None, None)
+
+
 def test_longest_allowed_name(chart, synth):
     name = "e" * 39
     build(chart, name=name)
@@ -632,6 +650,12 @@ def test_fails_role_props_of_wrong_type(chart):
 
 def test_fails_auto_start_not_bool(chart):
     _fails(chart, "trainer.autoStart must be true or false, got 'yes'", trainer=RoleProps(auto_start="yes"))
+
+
+@pytest.mark.parametrize("uid", [-1, 2**31, 1.5, "0", False])
+def test_fails_bad_run_as_user_names_values_path(chart, uid):
+    allowed = "an integer user id from 0 to 2147483647, or None for the image's user"
+    _fails(chart, f"securityContext.runAsUser must be {allowed}, got {uid!r}", run_as_user=uid)
 
 
 def test_fails_bad_anti_affinity_names_values_path(chart):

@@ -356,7 +356,21 @@ def test_run_as_user_none_leaves_the_user_to_the_image(chart, synth):
     assert "runAsNonRoot" not in context
 
 
-@pytest.mark.parametrize("uid", [0, -5, "1000", True])
+def test_run_as_root_drops_run_as_non_root(chart, synth):
+    build(chart, run_as_user=0)
+    context = synth(chart).pod_spec("exp-trainer")["securityContext"]
+    assert context["runAsUser"] == 0
+    assert "runAsNonRoot" not in context
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_custom_run_as_user_keeps_run_as_non_root(chart, synth):
+    build(chart, run_as_user=2**31 - 1)
+    context = synth(chart).pod_spec("exp-trainer")["securityContext"]
+    assert (context["runAsUser"], context["runAsNonRoot"]) == (2**31 - 1, True)
+
+
+@pytest.mark.parametrize("uid", [-5, 2**31, 1000.0, "1000", True])
 def test_fails_bad_run_as_user(chart, uid):
     with pytest.raises(PrimeRLConfigError, match=rf"^run_as_user must be .*got {uid!r}$"):
         build(chart, run_as_user=uid)

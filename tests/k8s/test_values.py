@@ -138,6 +138,7 @@ def test_defaults_are_the_chart_defaults() -> None:
         "example": "reverse-text",
         "secrets": {"enabled": False, "name": "prime-rl-secrets"},
     }
+    assert values["securityContext"] == {"runAsUser": 1000}
     assert default_values()["trainer"]["autoStart"] is False
 
 
@@ -179,6 +180,16 @@ def test_quantities_from_yaml_numbers_become_strings(tmp_path: Path) -> None:
     resources = resolve_values(files=[path])["trainer"]["resources"]
     assert resources["requests"]["cpu"] == "0.5"
     assert resources["limits"]["cpu"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("text", "uid"), [("0", 0), ("4242", 4242), ("2147483647", 2**31 - 1), ("null", None)]
+)
+def test_run_as_user_accepts_root_any_uid_and_null(text: str, uid: int | None, tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text(f"securityContext:\n  runAsUser: {text}\n")
+    assert resolve_values(files=[path])["securityContext"] == {"runAsUser": uid}
+    assert resolve_values(sets=[f"securityContext.runAsUser={text}"])["securityContext"] == {"runAsUser": uid}
 
 
 def test_external_urls_allow_disabled_inference() -> None:
@@ -305,6 +316,19 @@ def fails(sets: list[str] | None = None, set_strings: list[str] | None = None) -
         (["trainer.shmSizeGiB=big"], ["trainer.shmSizeGiB", "'big'", "a number"]),
         (["trainer.tolerations[0].operator=Maybe"], ["trainer.tolerations[0].operator", "Exists"]),
         (["trainer.runtimeClassName=NVIDIA"], ["trainer.runtimeClassName", "'NVIDIA'", "RuntimeClass"]),
+        (
+            ["securityContext.runAsUser=-1"],
+            ["securityContext.runAsUser", "-1", "an integer from 0 to 2147483647"],
+        ),
+        (["securityContext.runAsUser=1.5"], ["securityContext.runAsUser", "'1.5' (a string)", "from 0 to"]),
+        (["securityContext.runAsUser=root"], ["securityContext.runAsUser", "'root' (a string)", "from 0 to"]),
+        (["securityContext.runAsUser=2147483648"], ["securityContext.runAsUser", "2147483648", "2147483647"]),
+        (["securityContext.runAsUser=true"], ["securityContext.runAsUser", "true", "an integer from 0"]),
+        (
+            ["securityContext.runAsUsr=0"],
+            ["securityContext.runAsUsr", "did you mean securityContext.runAsUser?"],
+        ),
+        (["securityContext=1000"], ["securityContext", "1000", "a mapping with keys runAsUser"]),
     ],
 )
 def test_fails_bad_values(sets: list[str], needles: list[str]) -> None:
@@ -342,6 +366,18 @@ def test_fails_non_finite_shm_size(number: str, tmp_path: Path) -> None:
     path.write_text(f"trainer:\n  shmSizeGiB: {number}\n")
     with pytest.raises(ValuesError, match=r"^trainer\.shmSizeGiB must be a number >= 0, got "):
         resolve_values(files=[path])
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"), [("'1000'", "'1000' (a string)"), ("1000.0", "1000.0"), ("-3", "-3")]
+)
+def test_fails_bad_run_as_user_in_values_file(text: str, shown: str, tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text(f"securityContext:\n  runAsUser: {text}\n")
+    with pytest.raises(ValuesError) as caught:
+        resolve_values(files=[path])
+    allowed = "an integer from 0 to 2147483647"
+    assert str(caught.value) == f"securityContext.runAsUser must be {allowed}, got {shown}"
 
 
 def test_fails_set_string_replicas() -> None:
