@@ -1,7 +1,7 @@
-"""Example cdk8s apps: one per values file in `examples/k8s/`, named after the file.
+"""Example cdk8s apps: one Chart per example in :mod:`apps.examples`, named after it.
 
-Each app goes through exactly the code path of `prime-rl-k8s synth <name> -f <file>`, so `dist/`
-shows what the CLI prints for the documented values files.
+``python -m apps`` (what ``cdk8s synth`` runs) writes ``dist/<name>.k8s.yaml`` for each; the
+values file ``examples/k8s/<name>.yaml`` renders the same objects through the CLI.
 """
 
 from __future__ import annotations
@@ -10,18 +10,30 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 VALUES_DIR = REPO / "examples" / "k8s"
-#: App name (also the release name) -> its values file.
-APPS: dict[str, Path] = {path.stem: path for path in sorted(VALUES_DIR.glob("*.yaml"))}
 MANIFEST_SUFFIX = ".k8s.yaml"
+#: Namespace of every example Chart: the one `kubectl apply` uses without `-n`, as in the values files.
+NAMESPACE = "default"
+
+
+def app_names() -> list[str]:
+    """Every example app, sorted."""
+    from apps.examples import EXAMPLES
+
+    return sorted(EXAMPLES)
 
 
 def synth_app(name: str) -> str:
     """The manifests of one app as multi-document YAML."""
-    from prime_rl_k8s.cli_synth import synth_release_yaml
+    import cdk8s
 
-    return synth_release_yaml(name, files=[APPS[name]])
+    from apps.examples import EXAMPLES
+
+    app = cdk8s.App()
+    chart = cdk8s.Chart(app, name, namespace=NAMESPACE)
+    EXAMPLES[name](chart, name)
+    return app.synth_yaml()
 
 
 def synth_all() -> dict[str, str]:
     """File name (`<app>.k8s.yaml`) -> manifests, for every app."""
-    return {f"{name}{MANIFEST_SUFFIX}": synth_app(name) for name in APPS}
+    return {f"{name}{MANIFEST_SUFFIX}": synth_app(name) for name in app_names()}

@@ -15,8 +15,8 @@ from apps import MANIFEST_SUFFIX, REPO, synth_all
 
 def main() -> int:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from prime_rl_k8s.cli_synth import write_atomically
     from prime_rl_k8s.errors import PrimeRLConfigError
+    from prime_rl_k8s.output import write_atomically
 
     outdir = Path(os.environ.get("CDK8S_OUTDIR") or REPO / "dist")
     try:

@@ -5,39 +5,52 @@
   the ``nvidia`` runtime class, GPU-taint tolerations and the pod-identity env the runtime reads.
 - :class:`PrimeRLExperiment`: orchestrator + inference + trainer with all cross-wiring computed.
 
-Builds the pod spec from the typed Kubernetes L1 classes, imports no torch, and raises
-:class:`PrimeRLConfigError` (one line naming field, value and what is allowed) for bad input.
-Constructs given ``namespace=None`` use the enclosing Chart's namespace, else write no
-``metadata.namespace`` and use ``default`` in every FQDN.
+Three layers: ``prime_rl_k8s.core`` renders typed props into plain manifest dicts (no cdk8s),
+``prime_rl_k8s.constructs`` wraps it in cdk8s constructs, and ``prime_rl_k8s.values`` maps the
+original Helm chart's values onto the props for the ``prime-rl-k8s`` CLI. Names are loaded on
+first use, so the CLI and the values layer never start Node.js. Bad input raises
+:class:`PrimeRLConfigError` (one line naming field, value and what is allowed).
 """
 
-import os
+from __future__ import annotations
 
-# jsii prints a Node end-of-life banner on every import unless this is set before cdk8s loads.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .env import POD_INDEX_FIELD, EnvValue, SecretKeyRef
 from .errors import PrimeRLConfigError
-from .experiment import (
-    DEFAULT_HTTP_PORT,
-    DEFAULT_IMAGE_REPOSITORY,
-    DEFAULT_IMAGE_TAG,
-    DEFAULT_NCCL_PORT,
-    SECRET_KEYS,
-    PrimeRLExperiment,
-    RoleProps,
-)
-from .gpu_statefulset import (
-    DEFAULT_GPU_RUNTIME_CLASS,
-    DEFAULT_GPU_SHM_SIZE_GIB,
-    DEFAULT_TOPOLOGY_KEY,
-    GPU_RESOURCE,
-    VALUES_KEYS,
-    GpuStatefulSet,
-)
-from .naming import pod_fqdn, selector_labels, service_fqdn, standard_labels
-from .presets import INFERENCE, ORCHESTRATOR, PRESETS, ROLES, TRAINER, ExamplePreset, RoleDefaults, get_preset
-from .volume import RETAIN_ANNOTATIONS, SharedDataVolume
+
+if TYPE_CHECKING:
+    from .constructs import GpuStatefulSet, PrimeRLExperiment, SharedDataVolume
+    from .core.env import POD_INDEX_FIELD, EnvValue, FieldRef, SecretKeyRef
+    from .core.experiment import (
+        DEFAULT_HTTP_PORT,
+        DEFAULT_IMAGE_REPOSITORY,
+        DEFAULT_IMAGE_TAG,
+        DEFAULT_NCCL_PORT,
+        SECRET_KEYS,
+        ExperimentPlan,
+        PrimeRLExperimentProps,
+        RoleProps,
+    )
+    from .core.naming import pod_fqdn, selector_labels, service_fqdn, standard_labels
+    from .core.presets import (
+        INFERENCE,
+        ORCHESTRATOR,
+        PRESETS,
+        ROLES,
+        TRAINER,
+        ExamplePreset,
+        RoleDefaults,
+        get_preset,
+    )
+    from .core.statefulset import (
+        DEFAULT_GPU_RUNTIME_CLASS,
+        DEFAULT_GPU_SHM_SIZE_GIB,
+        DEFAULT_TOPOLOGY_KEY,
+        GPU_RESOURCE,
+        GpuStatefulSetProps,
+    )
+    from .core.volume import RETAIN_ANNOTATIONS, SharedDataVolumeProps
 
 __all__ = [
     "DEFAULT_GPU_RUNTIME_CLASS",
@@ -56,19 +69,72 @@ __all__ = [
     "ROLES",
     "SECRET_KEYS",
     "TRAINER",
-    "VALUES_KEYS",
     "EnvValue",
     "ExamplePreset",
+    "ExperimentPlan",
+    "FieldRef",
     "GpuStatefulSet",
+    "GpuStatefulSetProps",
     "PrimeRLConfigError",
     "PrimeRLExperiment",
+    "PrimeRLExperimentProps",
     "RoleDefaults",
     "RoleProps",
     "SecretKeyRef",
     "SharedDataVolume",
+    "SharedDataVolumeProps",
     "get_preset",
     "pod_fqdn",
     "selector_labels",
     "service_fqdn",
     "standard_labels",
 ]
+
+#: Module (under this package) -> the public names it defines, loaded on first use.
+_MODULES = {
+    "constructs": ("GpuStatefulSet", "PrimeRLExperiment", "SharedDataVolume"),
+    "core.env": ("POD_INDEX_FIELD", "EnvValue", "FieldRef", "SecretKeyRef"),
+    "core.experiment": (
+        "DEFAULT_HTTP_PORT",
+        "DEFAULT_IMAGE_REPOSITORY",
+        "DEFAULT_IMAGE_TAG",
+        "DEFAULT_NCCL_PORT",
+        "SECRET_KEYS",
+        "ExperimentPlan",
+        "PrimeRLExperimentProps",
+        "RoleProps",
+    ),
+    "core.naming": ("pod_fqdn", "selector_labels", "service_fqdn", "standard_labels"),
+    "core.presets": (
+        "INFERENCE",
+        "ORCHESTRATOR",
+        "PRESETS",
+        "ROLES",
+        "TRAINER",
+        "ExamplePreset",
+        "RoleDefaults",
+        "get_preset",
+    ),
+    "core.statefulset": (
+        "DEFAULT_GPU_RUNTIME_CLASS",
+        "DEFAULT_GPU_SHM_SIZE_GIB",
+        "DEFAULT_TOPOLOGY_KEY",
+        "GPU_RESOURCE",
+        "GpuStatefulSetProps",
+    ),
+    "core.volume": ("RETAIN_ANNOTATIONS", "SharedDataVolumeProps"),
+}
+_HOMES = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

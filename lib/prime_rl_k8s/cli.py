@@ -4,13 +4,13 @@
         | kubectl apply -f -
 
 User mistakes (bad values, names, files or flags) print one line on stderr and exit 2; nothing is
-written unless the whole synthesis succeeded.
+written unless the whole synthesis succeeded. Rendering goes through the render core alone: no
+cdk8s, no Node.js, so the CLI answers as fast as ``helm template``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,10 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the exit status (0, or 2 for a user error)."""
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    # Imported after argument parsing: loading cdk8s starts a Node.js process.
-    from prime_rl_k8s.cli_synth import synth_release_yaml, write_atomically
+    # Imported after argument parsing, so `--help` and usage errors load neither YAML nor the core.
     from prime_rl_k8s.errors import PrimeRLConfigError
+    from prime_rl_k8s.output import write_atomically
 
     try:
         text = synth_release_yaml(
@@ -89,6 +88,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: -o {args.output_dir}: cannot write ({exc.strerror or exc})", file=sys.stderr)
         return USAGE_ERROR
     return 0
+
+
+def synth_release_yaml(
+    release: str,
+    files: Sequence[str | Path] = (),
+    sets: Sequence[str] = (),
+    set_strings: Sequence[str] = (),
+    namespace: str | None = None,
+) -> str:
+    """Multi-document YAML for one release, exactly what `prime-rl-k8s synth` prints."""
+    from prime_rl_k8s.output import manifests_yaml
+    from prime_rl_k8s.values import plan, resolve_values
+
+    values = resolve_values(files=files, sets=sets, set_strings=set_strings, namespace=namespace)
+    return manifests_yaml(plan(release, values).manifests())
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 The merge order is Helm's: files in the order given (later wins, maps merge key by key, lists
 and scalars replace), then every `--set`, then every `--set-string`. The result is checked
-against the chart schema (unknown keys and wrong types are errors) and then across keys
-(GPU counts, inference reachability, duplicate env names, generated name lengths).
+against the chart schema (unknown keys and wrong types are errors) and for the two rules that
+only values files can break (a GPU count with `gpu.enabled`, repeated env names). Every other
+rule lives in the render core, whose errors :mod:`prime_rl_k8s.values.props` restates in values
+keys.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ from typing import Any
 
 import yaml
 
-from prime_rl_k8s.validation import DNS1035_LABEL, MAX_NAME_LENGTH, MAX_STATEFULSET_NAME_LENGTH
-from prime_rl_k8s.values_errors import ValuesError
-from prime_rl_k8s.values_schema import ROLES, SCHEMA
-from prime_rl_k8s.values_set import parse_set
+from ..core.presets import ROLES
+from .errors import ValuesError
+from .schema import SCHEMA
+from .set_parser import parse_set
+
+#: Deeper values than this are no chart's: refusing them keeps every later walk shallow.
+MAX_DEPTH = 64
+#: Nodes a values document may expand to once YAML aliases are followed (an alias bomb of a
+#: few hundred bytes expands to billions); the largest real values files have a few hundred.
+MAX_NODES = 100_000
 
 
 def default_values() -> dict[str, Any]:
@@ -38,7 +46,7 @@ def load_values_file(path: str | Path) -> dict[str, Any]:
         allowed = "a readable UTF-8 YAML values file"
         raise ValuesError(label, str(path), allowed, f"cannot read it ({why})") from None
     try:
-        data = yaml.safe_load(text)
+        data = _bounded_load(text, label, str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -50,6 +58,56 @@ def load_values_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValuesError(label, data, "a YAML mapping of values at the top level")
     return data
+
+
+def _bounded_load(text: str, label: str, path: str) -> Any:
+    """``yaml.safe_load``, refusing documents that are nested too deeply or expand too far.
+
+    The node graph is measured before any Python object is built, so an alias bomb costs
+    microseconds, not gigabytes.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            node = None
+            too_deep = True
+        else:
+            too_deep = False
+        if too_deep or (node is not None and _expanded_size(node) is None):
+            allowed = f"a values file nested at most {MAX_DEPTH} levels and at most {MAX_NODES} values"
+            raise ValuesError(label, path, allowed, "too deeply nested or too large once YAML aliases expand")
+        return None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(root: yaml.Node) -> int | None:
+    """Nodes in the document with every alias expanded, or None past MAX_NODES or MAX_DEPTH."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        if depth > MAX_DEPTH:
+            return None
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [item for pair in node.value for item in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if children_done or not children:
+            total = 1 + sum(sizes.get(id(child), 0) for child in children)
+            if total > MAX_NODES:
+                return None
+            sizes[id(node)] = total
+            continue
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,15 +141,12 @@ def resolve_values(
 
 
 def validate(user: Mapping[str, Any]) -> dict[str, Any]:
-    """Schema check plus the rules that span several keys.
-
-    Rules the constructs enforce themselves (request <= limit, /dev/shm <= memory limit, one
-    orchestrator) are left to them: their errors already name the values keys.
-    """
+    """The schema check plus the rules that only the values file's own shape can break."""
     values = SCHEMA.check(dict(user), "")
     for role in ROLES:
         section = values[role]
-        if section["enabled"] and section["gpu"]["enabled"] and section["gpu"]["count"] < 1:
+        count = section["gpu"]["count"]
+        if section["enabled"] and section["gpu"]["enabled"] and count is not None and count < 1:
             allowed = f"an integer >= 1 while {role}.gpu.enabled is true"
             raise ValuesError(f"{role}.gpu.count", section["gpu"]["count"], allowed)
         seen: set[str] = set()
@@ -100,52 +155,4 @@ def validate(user: Mapping[str, Any]) -> dict[str, Any]:
                 allowed = "a name not used earlier in the list"
                 raise ValuesError(f"{role}.env[{index}].name", entry["name"], allowed)
             seen.add(entry["name"])
-    _check_inference_reachable(values)
-    if values["storage"]["existingClaim"] and not values["storage"]["enabled"]:
-        raise ValuesError(
-            "storage.existingClaim",
-            values["storage"]["existingClaim"],
-            "an existing claim only while storage.enabled is true",
-        )
     return values
-
-
-def _check_inference_reachable(values: Mapping[str, Any]) -> None:
-    inference = values["inference"]
-    if inference["externalUrls"]:
-        return
-    for role in ("orchestrator", "trainer"):
-        if not values[role]["enabled"]:
-            continue
-        alternatives = f"(or give inference.externalUrls, or set {role}.enabled=false)"
-        if not inference["enabled"]:
-            raise ValuesError("inference.enabled", False, f"true while {role}.enabled is true {alternatives}")
-        if inference["replicas"] == 0:
-            allowed = f"an integer >= 1 while {role}.enabled is true {alternatives}"
-            raise ValuesError("inference.replicas", 0, allowed)
-
-
-def check_release(release: str, values: Mapping[str, Any]) -> None:
-    """A release name must be a DNS-1035 label short enough for every name generated from it."""
-    allowed = (
-        "a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, "
-        "ending with a letter or digit"
-    )
-    if not release or len(release) > 63 or DNS1035_LABEL.match(release) is None:
-        raise ValuesError("release", release, allowed)
-    names: list[tuple[str, int]] = []
-    if values["storage"]["enabled"] and not values["storage"]["existingClaim"]:
-        names.append((f"{release}-shared-data", MAX_NAME_LENGTH))
-    for role in ROLES:
-        if values[role]["enabled"]:
-            names.append((f"{release}-{role}", MAX_STATEFULSET_NAME_LENGTH))
-            names.append((f"{release}-{role}-headless", MAX_NAME_LENGTH))
-    for name, limit in names:
-        if len(name) > limit:
-            longest = min(cap - (len(other) - len(release)) for other, cap in names)
-            raise ValuesError(
-                "release",
-                release,
-                f"at most {longest} characters, so that generated names such as {name!r} "
-                f"stay within {limit} characters",
-            )

@@ -12,18 +12,19 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from prime_rl_k8s.errors import PrimeRLConfigError
-from prime_rl_k8s.validation import (
+from ..core.validation import (
     DNS1123_LABEL,
     ENV_NAME,
     IMAGE_DIGEST,
     IMAGE_REPOSITORY,
     IMAGE_TAG,
     LABEL_VALUE,
+    MAX_INT32,
     is_label_key,
     parse_quantity,
 )
-from prime_rl_k8s.values_errors import ValuesError, kind, show
+from ..errors import PrimeRLConfigError
+from .errors import ValuesError, kind, show
 
 
 def dns_label(value: str) -> bool:
@@ -87,19 +88,16 @@ class Bool(Field):
 
 
 class Int(Field):
-    def __init__(self, default: int | None, low: int, high: int | None = None, nullable: bool = False):
+    def __init__(self, default: int | None, low: int, high: int = MAX_INT32, nullable: bool = False):
         super().__init__(default, nullable)
         self.low = low
         self.high = high
-        if high is None:
-            self.allowed = f"an integer >= {low}"
-        else:
-            self.allowed = f"exactly {low}" if low == high else f"an integer from {low} to {high}"
+        self.allowed = f"an integer from {low} to {high}"
 
     def convert(self, value: Any, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(path, value, f"{show(value)} ({kind(value)})" if isinstance(value, str) else None)
-        if value < self.low or (self.high is not None and value > self.high):
+        if not self.low <= value <= self.high:
             raise self.fail(path, value)
         return value
 

@@ -1,4 +1,4 @@
-"""The one synthesis path shared by the CLI and the example apps: values → Chart → YAML text."""
+"""Writing manifests: YAML text without Node, and output directories that are never half-written."""
 
 from __future__ import annotations
 
@@ -9,32 +9,21 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import cdk8s
+import yaml
 
-from prime_rl_k8s.values import check_release, resolve_values
-from prime_rl_k8s.values_props import add_experiment
-
-
-def build_chart(app: cdk8s.App, release: str, values: Mapping[str, Any]) -> cdk8s.Chart:
-    """A Chart named after the release, in the values' namespace, holding one PrimeRLExperiment."""
-    check_release(release, values)
-    chart = cdk8s.Chart(app, release, namespace=values["namespace"])
-    add_experiment(chart, release, values)
-    return chart
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def synth_release_yaml(
-    release: str,
-    files: Iterable[str | Path] = (),
-    sets: Iterable[str] = (),
-    set_strings: Iterable[str] = (),
-    namespace: str | None = None,
-) -> str:
-    """Multi-document YAML for one release, exactly what `prime-rl-k8s synth` prints."""
-    values = resolve_values(files=files, sets=sets, set_strings=set_strings, namespace=namespace)
-    app = cdk8s.App()
-    build_chart(app, release, values)
-    return app.synth_yaml()
+def manifests_yaml(documents: Iterable[Mapping[str, Any]]) -> str:
+    """Multi-document YAML, keys in the order the render core put them (as cdk8s writes them)."""
+    return yaml.dump_all(
+        list(documents),
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=2**31 - 1,
+    )
 
 
 def write_atomically(directory: Path, files: Mapping[str, str], prune_suffix: str | None = None) -> None:

@@ -1,8 +1,9 @@
 """Checks Kubernetes would otherwise make at apply time, done at synth time with one clear message.
 
-Every function takes the value and the field path to blame (spelled as in the values file when the
-caller knows it) and either returns the normalised value or raises :class:`PrimeRLConfigError`.
-They are public so the values-file CLI reports errors in exactly the same words as the constructs.
+Every function takes the value and the field path to blame (the prop's own name, such as
+``trainer.gpu_count``) and either returns the normalised value or raises
+:class:`PrimeRLConfigError`. The values layer restates these errors in Helm keys, so both the
+Python API and the CLI report every rule in the same words.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .errors import PrimeRLConfigError
+from ..errors import PrimeRLConfigError, escape
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -28,8 +29,10 @@ HTTP_BASE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s,]*)?$"
 IMAGE_REPOSITORY = re.compile(
     r"^[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*)*$"
 )
+#: The largest value of an int32 API field (replicas, uids, ports): kube-apiserver rejects more.
+MAX_INT32 = 2**31 - 1
 #: The largest uid kube-apiserver accepts in a security context (int32).
-MAX_USER_ID = 2**31 - 1
+MAX_USER_ID = MAX_INT32
 _QUANTITY = re.compile(
     r"^\+?(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
 )
@@ -74,7 +77,18 @@ def is_label_key(text: str) -> bool:
 
 def fail(field: str, value: Any, allowed: str) -> PrimeRLConfigError:
     """Build the one-line error every check raises: field, value received, what is allowed."""
-    return PrimeRLConfigError(f"{field} must be {allowed}, got {value!r}")
+    return PrimeRLConfigError("{0} must be " + escape(f"{allowed}, got {shown(value)}"), field)
+
+
+def shown(value: Any) -> str:
+    """``repr`` of a received value, cut short so a huge input never makes a huge message."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def config_error(template: str, *fields: str) -> PrimeRLConfigError:
+    """An error whose text names several fields: ``{0}``, ``{1}`` in ``template`` stand for them."""
+    return PrimeRLConfigError(template, *fields)
 
 
 def require_str(value: Any, field: str) -> str:
@@ -89,12 +103,17 @@ def require_bool(value: Any, field: str) -> bool:
     return value
 
 
-def require_int(value: Any, field: str, *, minimum: int = 0) -> int:
-    """An integer of at least `minimum`; bools and floats (even 2.0) are rejected as YAML typos."""
+def require_int(value: Any, field: str, *, minimum: int = 0, maximum: int = MAX_INT32) -> int:
+    """An integer from `minimum` to `maximum` (int32 by default, as the API fields are).
+
+    Bools and floats (even 2.0) are rejected as YAML typos.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise fail(field, value, f"an integer of at least {minimum}")
     if value < minimum:
         raise fail(field, value, f"at least {minimum}")
+    if value > maximum:
+        raise fail(field, value, f"at most {maximum}")
     return value
 
 
@@ -242,16 +261,16 @@ def require_quantity(value: Any, field: str, *, positive: bool = False) -> str:
     return value if isinstance(value, str) else format(Decimal(str(value)).normalize(), "f")
 
 
-def require_image(repository: Any, tag: Any, field_prefix: str) -> str:
+def require_image(repository: Any, tag: Any, repository_field: str, tag_field: str) -> str:
     """`repository:tag`, or `repository@sha256:...` when the tag is a digest."""
-    repo = require_str(repository, f"{field_prefix}.repository")
-    if not IMAGE_REPOSITORY.match(repo):
-        raise fail(f"{field_prefix}.repository", repository, "an image repository such as ghcr.io/org/name")
+    repo = require_str(repository, repository_field)
+    if len(repo) > 255 or not IMAGE_REPOSITORY.match(repo):
+        raise fail(repository_field, repository, "an image repository such as ghcr.io/org/name")
     if isinstance(tag, str) and IMAGE_DIGEST.match(tag):
         return f"{repo}@{tag}"
     if not isinstance(tag, str) or not IMAGE_TAG.match(tag):
         raise fail(
-            f"{field_prefix}.tag",
+            tag_field,
             tag,
             "an image tag (at most 128 letters, digits, '_', '.' or '-') or sha256:<digest>",
         )
@@ -259,10 +278,38 @@ def require_image(repository: Any, tag: Any, field_prefix: str) -> str:
 
 
 def require_generated_name(name: str, kind: str, limit: int, source_field: str, source_value: str) -> str:
-    """Reject a name derived from user input that Kubernetes would refuse for being too long."""
+    """Reject a name derived from user input that Kubernetes would refuse for being too long.
+
+    The only home of the name-length rule: StatefulSets, Services and the claim all come here.
+    """
     if len(name) > limit:
-        raise PrimeRLConfigError(
-            f"{source_field} {source_value!r} is too long: the generated {kind} name {name!r} has "
-            f"{len(name)} characters, at most {limit} are allowed"
+        longest = len(source_value) - (len(name) - limit)
+        raise config_error(
+            "{0} "
+            + escape(
+                f"{source_value!r} is too long: the generated {kind} name {name!r} has {len(name)} "
+                f"characters, at most {limit} are allowed (use at most {max(longest, 1)} characters)"
+            ),
+            source_field,
         )
     return name
+
+
+def require_mount_path(value: object, field: str) -> str:
+    """An absolute, normalised container path that does not hide the root or /dev/shm."""
+    path = value if isinstance(value, str) else ""
+    parts = path.split("/")
+    if (
+        not path.startswith("/")
+        or path == "/"
+        or path.endswith("/")
+        or "" in parts[1:]
+        or ".." in parts
+        or "." in parts
+        or ":" in path
+        or "\n" in path
+        or path in ("/dev", "/dev/shm")
+        or path.startswith("/dev/shm/")
+    ):
+        raise fail(field, value, "an absolute path such as /data (not /, /dev or /dev/shm)")
+    return path

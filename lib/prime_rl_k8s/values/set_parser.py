@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prime_rl_k8s.values_errors import ValuesError
+from .errors import ValuesError
 
 #: Helm refuses list indexes above this, so a typo cannot allocate a huge list.
 MAX_INDEX = 65536
+#: Keys and indexes one path may nest; no chart key is close, and the parser recurses per level.
+MAX_DEPTH = 64
 
 _SET_ALLOWED = "KEY=VALUE, e.g. trainer.replicas=2, a.b[0]=x or a={x,y}"
 
@@ -92,9 +94,16 @@ def parse_set(text: str, dest: dict[str, Any], as_string: bool = False) -> None:
         _parse_key(scanner, dest, as_string, prefix="")
 
 
-def _parse_key(scanner: _Scanner, data: dict[str, Any], as_string: bool, prefix: str) -> None:
+def _deeper(scanner: _Scanner, path: str, depth: int) -> int:
+    if depth >= MAX_DEPTH:
+        raise scanner.fail(path[:80] + "...", f"a key nested at most {MAX_DEPTH} levels")
+    return depth + 1
+
+
+def _parse_key(scanner: _Scanner, data: dict[str, Any], as_string: bool, prefix: str, depth: int = 0) -> None:
     key, stop = scanner.until("=[,.")
     path = f"{prefix}{key}"
+    depth = _deeper(scanner, path, depth)
     if not key:
         raise scanner.fail(path, "a non-empty key before '=', e.g. trainer.replicas=2")
     if stop is None or stop == ",":
@@ -105,14 +114,16 @@ def _parse_key(scanner: _Scanner, data: dict[str, Any], as_string: bool, prefix:
         child = data.get(key)
         if not isinstance(child, dict):
             child = {}
-        _parse_key(scanner, child, as_string, prefix=f"{path}.")
+        _parse_key(scanner, child, as_string, f"{path}.", depth)
         data[key] = child
     else:  # "["
         existing = data.get(key)
-        data[key] = _parse_index(scanner, existing if isinstance(existing, list) else [], as_string, path)
+        items = existing if isinstance(existing, list) else []
+        data[key] = _parse_index(scanner, items, as_string, path, depth)
 
 
-def _parse_index(scanner: _Scanner, items: list[Any], as_string: bool, path: str) -> list[Any]:
+def _parse_index(scanner: _Scanner, items: list[Any], as_string: bool, path: str, depth: int) -> list[Any]:
+    depth = _deeper(scanner, path, depth)
     raw, stop = scanner.until("]")
     if stop is None or not (raw.isascii() and raw.isdigit()):
         raise scanner.fail(f"{path}[{raw}", f"a list index from 0 to {MAX_INDEX}, e.g. {path}[0]=x")
@@ -129,11 +140,11 @@ def _parse_index(scanner: _Scanner, items: list[Any], as_string: bool, path: str
         items[index] = _parse_value(scanner, as_string, here)
     elif follow == ".":
         child = items[index] if isinstance(items[index], dict) else {}
-        _parse_key(scanner, child, as_string, prefix=f"{here}.")
+        _parse_key(scanner, child, as_string, f"{here}.", depth)
         items[index] = child
     elif follow == "[":
         inner = items[index] if isinstance(items[index], list) else []
-        items[index] = _parse_index(scanner, inner, as_string, here)
+        items[index] = _parse_index(scanner, inner, as_string, here, depth)
     else:
         raise scanner.fail(here, "'=', '.' or '[' after a list index")
     return items

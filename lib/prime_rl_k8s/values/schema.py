@@ -1,7 +1,9 @@
 """The values schema: the original chart's keys and defaults, plus the few keys this project adds.
 
 Departures from the chart: `config.example` names one of the presets (it supplies the default
-commands and limits); the orchestrator exposes no port unless `orchestrator.service.port` is set;
+commands, GPU counts, requests and limits, so `resources.*` and `gpu.count` default to null,
+"the example's"; the GPU examples' requests are the chart's own defaults); the orchestrator
+exposes no port unless `orchestrator.service.port` is set;
 `service.ncclPort` defaults to 29501 on the trainer only (the chart's own values file also sets it
 on the orchestrator, so it is accepted there and on inference as an extra `nccl` port).
 
@@ -12,10 +14,10 @@ Added keys: `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
 
 from __future__ import annotations
 
-from prime_rl_k8s.gpu_statefulset import DEFAULT_RUN_AS_USER
-from prime_rl_k8s.presets import PRESETS
-from prime_rl_k8s.validation import HTTP_BASE_URL, MAX_USER_ID, is_dns1123_subdomain, is_label_key
-from prime_rl_k8s.values_fields import (
+from ..core.presets import PRESETS
+from ..core.statefulset import DEFAULT_RUN_AS_USER
+from ..core.validation import HTTP_BASE_URL, MAX_USER_ID, is_dns1123_subdomain, is_label_key
+from .fields import (
     Bool,
     Command,
     Enum,
@@ -33,8 +35,6 @@ from prime_rl_k8s.values_fields import (
     image_tag,
     label_value,
 )
-
-ROLES = ("orchestrator", "inference", "trainer")
 
 _SUBDOMAIN = "a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters)"
 _HOSTNAME_KEY = "a label key such as kubernetes.io/hostname"
@@ -59,15 +59,14 @@ def _toleration() -> Obj:
             "operator": Enum(None, ("Equal", "Exists"), nullable=True),
             "value": Str(None, _LABEL_VALUE, label_value, allow_empty=True, nullable=True),
             "effect": Enum(None, ("NoSchedule", "PreferNoSchedule", "NoExecute"), nullable=True),
-            "tolerationSeconds": Int(None, 0, nullable=True),
+            "tolerationSeconds": Int(None, 0, 2**63 - 1, nullable=True),
         }
     )
 
 
-def _quantities(cpu: str | None, memory: str | None) -> Obj:
-    return Obj(
-        {"cpu": Quantity(cpu, "500m or 4"), "memory": Quantity(memory, "512Mi or 16Gi")}, nullable=True
-    )
+def _quantities() -> Obj:
+    """CPU and memory; null means the example preset's value (the same default the Python props use)."""
+    return Obj({"cpu": Quantity(None, "500m or 4"), "memory": Quantity(None, "512Mi or 16Gi")}, nullable=True)
 
 
 def _service(*, enabled: bool, port: int | None, nccl_port: int | None) -> Obj:
@@ -82,23 +81,16 @@ def _service(*, enabled: bool, port: int | None, nccl_port: int | None) -> Obj:
     )
 
 
-def _role(
-    *,
-    gpu: bool,
-    cpu: str,
-    memory: str,
-    service: Obj,
-    extra: dict[str, Field] | None = None,
-    replicas: Int | None = None,
-) -> Obj:
+def _role(*, gpu: bool, service: Obj, extra: dict[str, Field] | None = None) -> Obj:
     fields: dict[str, Field] = {
         "enabled": Bool(True),
-        "replicas": replicas or Int(1, 0),
+        "replicas": Int(1, 0),
         "autoStart": Bool(False),
         "command": Command("", nullable=True),
         "env": ListOf(_env_var()),
-        "resources": Obj({"requests": _quantities(cpu, memory), "limits": _quantities(None, None)}),
-        "gpu": Obj({"enabled": Bool(gpu), "count": Int(1, 0)}),
+        "resources": Obj({"requests": _quantities(), "limits": _quantities()}),
+        # A null count means the example preset's GPUs per pod.
+        "gpu": Obj({"enabled": Bool(gpu), "count": Int(None, 0, nullable=True)}),
         "service": service,
         "runtimeClassName": Str(
             None, "a RuntimeClass name: " + _SUBDOMAIN, is_dns1123_subdomain, allow_empty=True, nullable=True
@@ -160,23 +152,13 @@ SCHEMA = Obj(
         ),
         # Pod uid of every role: null leaves it to the image; runAsNonRoot only for a uid other than 0.
         "securityContext": Obj({"runAsUser": Int(DEFAULT_RUN_AS_USER, 0, MAX_USER_ID, nullable=True)}),
-        "orchestrator": _role(
-            gpu=False,
-            cpu="1",
-            memory="2Gi",
-            service=_service(enabled=False, port=None, nccl_port=None),
-            replicas=Int(1, 1, 1),
-        ),
+        "orchestrator": _role(gpu=False, service=_service(enabled=False, port=None, nccl_port=None)),
         "inference": _role(
             gpu=True,
-            cpu="1",
-            memory="4Gi",
             service=_service(enabled=True, port=8000, nccl_port=None),
             extra={"externalUrls": ListOf(Str(None, _URL, lambda v: HTTP_BASE_URL.match(v) is not None))},
         ),
-        "trainer": _role(
-            gpu=True, cpu="1", memory="4Gi", service=_service(enabled=True, port=8000, nccl_port=29501)
-        ),
+        "trainer": _role(gpu=True, service=_service(enabled=True, port=8000, nccl_port=29501)),
         "config": Obj(
             {
                 "example": Enum("reverse-text", sorted(PRESETS)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import PrimeRLConfigError
+from .validation import fail
 
 ORCHESTRATOR = "orchestrator"
 INFERENCE = "inference"
@@ -33,10 +33,12 @@ class RoleDefaults:
     memory_limit: str
 
 
+#: (cpu request, memory request, cpu limit, memory limit). The requests are the original chart's
+#: defaults, so a values file and the Python props that leave them unset render the same pods.
 _GPU_ROLE_RESOURCES = {
-    ORCHESTRATOR: ("2", "8Gi", "4", "16Gi"),
-    INFERENCE: ("8", "32Gi", "16", "64Gi"),
-    TRAINER: ("8", "64Gi", "16", "128Gi"),
+    ORCHESTRATOR: ("1", "2Gi", "4", "16Gi"),
+    INFERENCE: ("1", "4Gi", "16", "64Gi"),
+    TRAINER: ("1", "4Gi", "16", "128Gi"),
 }
 _CPU_ROLE_RESOURCES = {
     ORCHESTRATOR: ("500m", "1Gi", "2", "4Gi"),
@@ -118,12 +120,10 @@ def get_preset(example: str, field: str = "example") -> ExamplePreset:
     try:
         return PRESETS[example]
     except (KeyError, TypeError):
-        raise PrimeRLConfigError(
-            f"{field} must be one of {', '.join(sorted(PRESETS))}, got {example!r}"
-        ) from None
+        raise fail(field, example, "one of " + ", ".join(sorted(PRESETS))) from None
 
 
 def _require_role(role: str) -> str:
     if role not in ROLES:
-        raise PrimeRLConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise fail("role", role, "one of " + ", ".join(ROLES))
     return role

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from cdk8s import Chart
-from constructs import Construct
-
-from .validation import require_dns1123_label
-
 APP_NAME = "prime-rl"
 MANAGED_BY = "cdk8s"
 #: Used in FQDNs when no namespace is known: the namespace `kubectl apply` uses without `-n`.
@@ -31,16 +26,6 @@ def standard_labels(instance: str, component: str) -> dict[str, str]:
         "app": APP_NAME,
         "role": component,
     }
-
-
-def resolve_namespace(scope: Construct, namespace: str | None) -> str | None:
-    """An explicit namespace wins; otherwise the enclosing Chart's, so FQDNs match where objects land."""
-    if namespace is not None:
-        return require_dns1123_label(namespace, "namespace")
-    chart_namespace = Chart.of(scope).namespace
-    if chart_namespace is None:
-        return None
-    return require_dns1123_label(chart_namespace, "namespace")
 
 
 def service_fqdn(service: str, namespace: str | None, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN) -> str:

@@ -1,0 +1,200 @@
+"""The example experiments, built with the typed props as a cdk8s user would build them.
+
+Each function adds one experiment to a Chart. Every one has a values file of the same name in
+``examples/k8s/`` for CLI users, and a test checks that ``prime-rl-k8s synth <name> -f
+examples/k8s/<name>.yaml`` prints the same objects as this app: the two stay one example.
+Roles left without ``auto_start=True`` idle in ``sleep infinity`` (the chart's interactive
+default, which the values files keep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from constructs import Construct
+from prime_rl_k8s import PrimeRLExperiment, RoleProps
+
+INTERACTIVE = RoleProps(auto_start=False)
+#: App name -> the function that builds it into a Chart.
+EXAMPLES: dict[str, Callable[[Construct, str], PrimeRLExperiment]] = {}
+
+
+def example(
+    name: str,
+) -> Callable[[Callable[[Construct, str], PrimeRLExperiment]], Callable[..., PrimeRLExperiment]]:
+    def register(build: Callable[[Construct, str], PrimeRLExperiment]) -> Callable[..., PrimeRLExperiment]:
+        EXAMPLES[name] = build
+        return build
+
+    return register
+
+
+@example("reverse-text")
+def reverse_text(scope: Construct, name: str) -> PrimeRLExperiment:
+    """Qwen3-0.6B, one GPU for inference and one for the trainer, each role running its preset."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        example="reverse-text",
+        orchestrator=RoleProps(cpu_request="500m", memory_request="1Gi"),
+        inference=RoleProps(gpu_count=1, cpu_request="1", memory_request="4Gi"),
+        trainer=RoleProps(gpu_count=1, cpu_request="1", memory_request="4Gi"),
+    )
+
+
+@example("wordle")
+def wordle(scope: Construct, name: str) -> PrimeRLExperiment:
+    """Qwen3-1.7B with two GPUs per role; the two trainer processes run under torchrun."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        example="wordle",
+        orchestrator=RoleProps(cpu_request="1", memory_request="2Gi"),
+        inference=RoleProps(gpu_count=2, cpu_request="4", memory_request="16Gi"),
+        trainer=RoleProps(gpu_count=2, cpu_request="4", memory_request="32Gi"),
+    )
+
+
+@example("alphabet-sort")
+def alphabet_sort(scope: Construct, name: str) -> PrimeRLExperiment:
+    """Qwen3-4B-Instruct trained with LoRA adapters, one GPU per role."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        example="alphabet-sort",
+        orchestrator=RoleProps(cpu_request="1", memory_request="2Gi"),
+        inference=RoleProps(gpu_count=1, cpu_request="2", memory_request="16Gi"),
+        trainer=RoleProps(gpu_count=1, cpu_request="4", memory_request="32Gi"),
+    )
+
+
+@example("multi-node")
+def multi_node(scope: Construct, name: str) -> PrimeRLExperiment:
+    """2 trainer pods x 8 GPUs on distinct nodes; 2 inference pods spread across nodes if possible."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        example="reverse-text",
+        inference=RoleProps(replicas=2, gpu_count=1, pod_anti_affinity="preferred"),
+        trainer=RoleProps(
+            replicas=2, gpu_count=8, cpu_request="32", memory_request="256Gi", pod_anti_affinity="required"
+        ),
+    )
+
+
+@example("distributed-training")
+def distributed_training(scope: Construct, name: str) -> PrimeRLExperiment:
+    """80 trainer processes (10 pods x 8 GPUs) and 4 inference servers on a 4 TiB volume."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        example="alphabet-sort",
+        storage_size="4Ti",
+        orchestrator=RoleProps(cpu_request="4", memory_request="8Gi"),
+        inference=RoleProps(
+            replicas=4, gpu_count=1, cpu_request="4", memory_request="32Gi", pod_anti_affinity="preferred"
+        ),
+        trainer=RoleProps(
+            replicas=10,
+            gpu_count=8,
+            shm_size_gib=64,
+            cpu_request="64",
+            memory_request="512Gi",
+            memory_limit="1Ti",
+            pod_anti_affinity="required",
+        ),
+    )
+
+
+@example("inference-only")
+def inference_only(scope: Construct, name: str) -> PrimeRLExperiment:
+    """One 8-GPU vLLM server with data parallelism, without orchestrator or trainer."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        example="reverse-text",
+        orchestrator=RoleProps(enabled=False),
+        trainer=RoleProps(enabled=False),
+        inference=RoleProps(
+            gpu_count=8,
+            cpu_request="16",
+            memory_request="128Gi",
+            command=(
+                "inference @ /app/examples/reverse_text/configs/infer.toml --parallel.data-parallel-size 8"
+            ),
+        ),
+    )
+
+
+@example("custom-gpu")
+def custom_gpu(scope: Construct, name: str) -> PrimeRLExperiment:
+    """Interactive pods (``kubectl exec`` in to start each role) with 4 inference and 2 trainer GPUs."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        orchestrator=INTERACTIVE,
+        inference=RoleProps(auto_start=False, gpu_count=4),
+        trainer=RoleProps(auto_start=False, gpu_count=2),
+    )
+
+
+@example("custom-resources")
+def custom_resources(scope: Construct, name: str) -> PrimeRLExperiment:
+    """Interactive pods with a larger trainer: 16-32 CPUs and 64-128 GiB of memory."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        orchestrator=INTERACTIVE,
+        inference=INTERACTIVE,
+        trainer=RoleProps(
+            auto_start=False, cpu_request="16", memory_request="64Gi", cpu_limit="32", memory_limit="128Gi"
+        ),
+    )
+
+
+@example("custom-values")
+def custom_values(scope: Construct, name: str) -> PrimeRLExperiment:
+    """Interactive pods on a 500 GiB claim of another storage class, kept when the app is deleted."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        storage_class_name="my-storage-class",
+        storage_size="500Gi",
+        storage_retain_on_delete=True,
+        orchestrator=INTERACTIVE,
+        inference=INTERACTIVE,
+        trainer=INTERACTIVE,
+    )
+
+
+@example("smoke")
+def smoke(scope: Construct, name: str) -> PrimeRLExperiment:
+    """The whole loop with the tiny model on CPU nodes (kind, minikube, any CPU pool)."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        example="smoke",
+        storage_class_name=None,
+        storage_access_modes=("ReadWriteOnce",),
+        storage_size="5Gi",
+        orchestrator=RoleProps(cpu_request="250m", memory_request="1Gi", memory_limit="2Gi"),
+        inference=RoleProps(
+            gpu_count=0,
+            env={"VLLM_CPU_KVCACHE_SPACE": "1"},
+            shm_size_gib=1,
+            cpu_request="1",
+            memory_request="3Gi",
+            memory_limit="6Gi",
+        ),
+        trainer=RoleProps(gpu_count=0, cpu_request="1", memory_request="2Gi", memory_limit="4Gi"),
+    )

@@ -1,0 +1,179 @@
+"""PrimeRLExperiment: orchestrator, inference and trainer wired together on one shared volume."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+
+from constructs import Construct
+
+from ..core.experiment import (
+    DEFAULT_IMAGE_REPOSITORY,
+    DEFAULT_IMAGE_TAG,
+    ExperimentPlan,
+    PrimeRLExperimentProps,
+    RoleProps,
+)
+from ..core.naming import DEFAULT_CLUSTER_DOMAIN
+from ..core.presets import INFERENCE, ORCHESTRATOR, TRAINER
+from ..core.statefulset import DEFAULT_RUN_AS_USER
+from .gpu_statefulset import GpuStatefulSet
+from .rendered import resolve_namespace
+from .volume import SharedDataVolume
+
+
+class PrimeRLExperiment(Construct):
+    """One PRIME-RL experiment: orchestrator (1 pod), inference (N pods) and trainers (N pods).
+
+    Every object is named after ``name`` (``<name>-<role>``, ``<name>-<role>-headless``,
+    ``<name>-shared-data``) and labelled with ``app.kubernetes.io/instance: <name>``, which every
+    selector includes, so experiments side by side in one namespace never touch each other's pods.
+    Children: ``shared-data`` (a :class:`SharedDataVolume`) and one :class:`GpuStatefulSet` per
+    enabled role, with the role as its id; the experiment reads URLs and DNS names from them.
+
+    Props (keyword only, or one :class:`PrimeRLExperimentProps` through :meth:`from_props`):
+
+    - ``name``: the experiment (release) name, a DNS-1035 label short enough that
+      ``<name>-orchestrator-headless`` fits in 63 characters.
+    - ``namespace``: default ``None``: the Chart's namespace if set, otherwise no
+      ``metadata.namespace`` and URLs use ``default``. Set it whenever pods run elsewhere.
+    - ``example``: default ``"reverse-text"``; a preset from :data:`PRESETS` (reverse-text,
+      wordle, alphabet-sort, smoke) supplying commands, GPU counts and resources.
+    - ``image_repository``/``image_tag``/``image_pull_policy``: default
+      ``primeintellect/prime-rl:main``, ``IfNotPresent``; a ``sha256:`` tag pins by digest.
+    - ``storage_enabled``: default ``True``: all pods mount one :class:`SharedDataVolume`; without
+      it the orchestrator and trainer cannot exchange data, so that combination is rejected.
+    - ``storage_class_name`` (``"nfs"``), ``storage_size`` (``"1Ti"``), ``storage_access_modes``
+      (ReadWriteMany), ``storage_mount_path`` (``/data``), ``storage_existing_claim_name`` (none:
+      create ``<name>-shared-data``), ``storage_retain_on_delete`` (``False``): see
+      :class:`SharedDataVolume`.
+    - ``secret_name``: default ``None``; when set, ``WANDB_API_KEY`` and ``HF_TOKEN`` come from keys
+      ``wandb-api-key`` and ``hf-token`` of that Secret (optional refs: pods start without them).
+    - ``external_inference_urls``: default none; base URLs (``http://host:port/v1``) the
+      orchestrator and trainer use instead of this experiment's inference pods.
+    - ``run_as_user``: default ``1000`` (the image's uid): every pod runs as that uid with
+      ``runAsNonRoot``. ``0`` runs every pod as root and ``None`` leaves the user to the image;
+      neither sets ``runAsNonRoot``. See :class:`GpuStatefulSet`.
+    - ``orchestrator``/``inference``/``trainer``: :class:`RoleProps` (default ``RoleProps()``).
+    - ``labels``: extra labels on every object and pod. ``cluster_domain``: default ``cluster.local``.
+
+    Wiring: orchestrator and trainer get ``INFERENCE_URL`` (inference pod 0 through the headless
+    Service: ``http://<name>-inference-0.<name>-inference-headless.<ns>.svc.cluster.local:<port>/v1``),
+    ``INFERENCE_URLS`` and ``ADMIN_INFERENCE_URLS`` (every replica, comma-separated) and
+    ``TRAINER_WORLD_SIZE`` (trainer pods x GPUs per pod, at least 1 per pod); trainers get
+    ``MASTER_ADDR`` (trainer pod 0), ``MASTER_PORT`` (``nccl_port``) and
+    ``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True``; every pod gets
+    ``OUTPUT_DIR=<mount path>/outputs``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name: str,
+        namespace: str | None = None,
+        example: str = "reverse-text",
+        image_repository: str = DEFAULT_IMAGE_REPOSITORY,
+        image_tag: str = DEFAULT_IMAGE_TAG,
+        image_pull_policy: str = "IfNotPresent",
+        storage_enabled: bool = True,
+        storage_class_name: str | None = "nfs",
+        storage_size: str | int = "1Ti",
+        storage_access_modes: Sequence[str] = ("ReadWriteMany",),
+        storage_mount_path: str = "/data",
+        storage_existing_claim_name: str | None = None,
+        storage_retain_on_delete: bool = False,
+        secret_name: str | None = None,
+        external_inference_urls: Sequence[str] = (),
+        run_as_user: int | None = DEFAULT_RUN_AS_USER,
+        orchestrator: RoleProps | None = None,
+        inference: RoleProps | None = None,
+        trainer: RoleProps | None = None,
+        labels: Mapping[str, str] | None = None,
+        cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+    ) -> None:
+        super().__init__(scope, id)
+        self.plan = ExperimentPlan(
+            PrimeRLExperimentProps(
+                name=name,
+                namespace=resolve_namespace(self, namespace),
+                example=example,
+                image_repository=image_repository,
+                image_tag=image_tag,
+                image_pull_policy=image_pull_policy,
+                storage_enabled=storage_enabled,
+                storage_class_name=storage_class_name,
+                storage_size=storage_size,
+                storage_access_modes=storage_access_modes,
+                storage_mount_path=storage_mount_path,
+                storage_existing_claim_name=storage_existing_claim_name,
+                storage_retain_on_delete=storage_retain_on_delete,
+                secret_name=secret_name,
+                external_inference_urls=external_inference_urls,
+                run_as_user=run_as_user,
+                orchestrator=orchestrator,
+                inference=inference,
+                trainer=trainer,
+                labels={} if labels is None else labels,
+                cluster_domain=cluster_domain,
+            )
+        )
+        self.volume: SharedDataVolume | None = None
+        if self.plan.volume is not None:
+            self.volume = SharedDataVolume.from_props(self, "shared-data", self.plan.volume)
+        self.roles: dict[str, GpuStatefulSet] = {
+            role: GpuStatefulSet.from_props(self, role, props) for role, props in self.plan.roles.items()
+        }
+
+    @classmethod
+    def from_props(cls, scope: Construct, id: str, props: PrimeRLExperimentProps) -> PrimeRLExperiment:
+        """The same construct from a frozen props object."""
+        return cls(scope, id, **{f.name: getattr(props, f.name) for f in fields(props)})
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def namespace(self) -> str | None:
+        return self.plan.namespace
+
+    @property
+    def example(self) -> str:
+        return self.plan.props.example
+
+    @property
+    def orchestrator(self) -> GpuStatefulSet | None:
+        """The orchestrator's StatefulSet, or None when disabled."""
+        return self.roles.get(ORCHESTRATOR)
+
+    @property
+    def inference(self) -> GpuStatefulSet | None:
+        """The inference StatefulSet, or None when disabled."""
+        return self.roles.get(INFERENCE)
+
+    @property
+    def trainer(self) -> GpuStatefulSet | None:
+        """The trainer StatefulSet, or None when disabled."""
+        return self.roles.get(TRAINER)
+
+    @property
+    def inference_urls(self) -> tuple[str, ...]:
+        """Base URLs of every inference server (``INFERENCE_URLS``), external ones when given."""
+        return self.plan.inference_urls
+
+    @property
+    def inference_url(self) -> str | None:
+        """The first inference base URL (``INFERENCE_URL``), or None when there is none."""
+        return self.plan.inference_url
+
+    @property
+    def trainer_world_size(self) -> int | None:
+        """Trainer processes in total (pods x GPUs per pod), or None without trainers."""
+        return self.plan.trainer_world_size
+
+    @property
+    def output_dir(self) -> str:
+        """Where every role writes (``OUTPUT_DIR``): ``<mount path>/outputs``."""
+        return f"{self.plan.mount_path}/outputs"

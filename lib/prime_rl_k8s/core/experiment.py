@@ -1,0 +1,383 @@
+"""One PRIME-RL experiment as plain manifests: every cross-component rule and default lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..errors import escape
+from .env import MAX_ENV_STRING_BYTES, EnvValue, SecretKeyRef
+from .naming import DEFAULT_CLUSTER_DOMAIN
+from .presets import INFERENCE, ORCHESTRATOR, ROLES, TRAINER, ExamplePreset, get_preset
+from .statefulset import (
+    DEFAULT_RUN_AS_USER,
+    DEFAULT_TOPOLOGY_KEY,
+    GpuStatefulSetModel,
+    GpuStatefulSetProps,
+    StatefulSetAddress,
+    statefulset_address,
+)
+from .validation import (
+    HTTP_BASE_URL,
+    PULL_POLICIES,
+    config_error,
+    fail,
+    parse_quantity,
+    require_bool,
+    require_dns1035_label,
+    require_dns1123_label,
+    require_dns1123_subdomain,
+    require_image,
+    require_int,
+    require_labels,
+    require_mount_path,
+    require_one_of,
+    require_port,
+    require_user_id,
+)
+from .volume import SharedDataModel, SharedDataVolumeProps
+
+DEFAULT_IMAGE_REPOSITORY = "primeintellect/prime-rl"
+DEFAULT_IMAGE_TAG = "main"
+#: Port of the OpenAI-compatible API on inference pods (and the trainer's HTTP port).
+DEFAULT_HTTP_PORT = 8000
+#: Port torchrun / NCCL rendezvous on trainer pod 0.
+DEFAULT_NCCL_PORT = 29501
+#: Secret keys read into WANDB_API_KEY and HF_TOKEN when `secret_name` is set.
+SECRET_KEYS = {"WANDB_API_KEY": "wandb-api-key", "HF_TOKEN": "hf-token"}
+
+
+@dataclass(frozen=True)
+class RoleProps:
+    """Settings of one role; every ``None`` means "the role's / example preset's default".
+
+    - ``enabled``: default ``True``; ``False`` renders nothing for the role.
+    - ``replicas``: default 1 (the orchestrator must have exactly 1).
+    - ``auto_start``: default ``True``: run ``command``. ``False`` runs ``sleep infinity`` so you can
+      ``kubectl exec`` in and start the role by hand.
+    - ``command``: default: the preset's command for the role; a string runs verbatim under ``bash -c``.
+    - ``env``: extra variables, applied last (they can override the wiring env).
+    - ``gpu_count``: default: the preset's GPUs for the role (0 for the orchestrator).
+    - ``cpu_request``/``memory_request``: default: the preset's requests.
+    - ``cpu_limit``/``memory_limit``: default: the preset's limit, raised to the request when the
+      request is higher (so setting only a request never fails for request > limit).
+    - ``runtime_class_name``: default ``"nvidia"`` when GPUs are requested; ``""`` omits it.
+    - ``shm_size_gib``: default 16 GiB ``/dev/shm`` for GPU pods, none otherwise; ``0`` disables it.
+    - ``service_enabled``: default ``True`` when the role has a port (inference and trainer).
+    - ``service_type``: default ``"ClusterIP"``.
+    - ``port``: default 8000 for inference and trainer, none for the orchestrator.
+    - ``nccl_port``: trainer: default 29501 (``MASTER_PORT``); other roles: default none, and a
+      port given is published as ``nccl``.
+    - ``node_selector``, ``tolerations``: added to the pod (GPU pods also tolerate the
+      ``nvidia.com/gpu`` taint).
+    - ``pod_anti_affinity``: ``None``, ``"required"`` or ``"preferred"`` on
+      ``anti_affinity_topology_key`` (default ``kubernetes.io/hostname``).
+    """
+
+    enabled: bool = True
+    replicas: int | None = None
+    auto_start: bool = True
+    command: Sequence[str] | str | None = None
+    env: Mapping[str, EnvValue] = field(default_factory=dict)
+    gpu_count: int | None = None
+    cpu_request: str | int | float | None = None
+    memory_request: str | int | None = None
+    cpu_limit: str | int | float | None = None
+    memory_limit: str | int | None = None
+    runtime_class_name: str | None = None
+    shm_size_gib: int | float | None = None
+    service_enabled: bool | None = None
+    service_type: str = "ClusterIP"
+    port: int | None = None
+    nccl_port: int | None = None
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, Any]] = ()
+    pod_anti_affinity: str | None = None
+    anti_affinity_topology_key: str = DEFAULT_TOPOLOGY_KEY
+
+
+@dataclass(frozen=True)
+class PrimeRLExperimentProps:
+    """Props of :class:`PrimeRLExperiment` (see there for each default's behaviour)."""
+
+    name: str
+    namespace: str | None = None
+    example: str = "reverse-text"
+    image_repository: str = DEFAULT_IMAGE_REPOSITORY
+    image_tag: str = DEFAULT_IMAGE_TAG
+    image_pull_policy: str = "IfNotPresent"
+    storage_enabled: bool = True
+    storage_class_name: str | None = "nfs"
+    storage_size: str | int = "1Ti"
+    storage_access_modes: Sequence[str] = ("ReadWriteMany",)
+    storage_mount_path: str = "/data"
+    storage_existing_claim_name: str | None = None
+    storage_retain_on_delete: bool = False
+    secret_name: str | None = None
+    external_inference_urls: Sequence[str] = ()
+    run_as_user: int | None = DEFAULT_RUN_AS_USER
+    orchestrator: RoleProps | None = None
+    inference: RoleProps | None = None
+    trainer: RoleProps | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+
+
+class ExperimentPlan:
+    """Validated experiment props, resolved into the props of its volume and StatefulSets.
+
+    The constructs build one child per entry; :meth:`manifests` renders the same children
+    without cdk8s, in the same order (claim, then per role: StatefulSet and Services).
+    """
+
+    def __init__(self, props: PrimeRLExperimentProps) -> None:
+        self.props = props
+        self.name = require_dns1035_label(props.name, "name")
+        self.namespace = (
+            None if props.namespace is None else require_dns1123_label(props.namespace, "namespace")
+        )
+        self.preset: ExamplePreset = get_preset(props.example, "example")
+        self.cluster_domain = require_dns1123_subdomain(props.cluster_domain, "cluster_domain")
+        self.image = require_image(props.image_repository, props.image_tag, "image_repository", "image_tag")
+        require_one_of(props.image_pull_policy, "image_pull_policy", PULL_POLICIES)
+        storage_enabled = require_bool(props.storage_enabled, "storage_enabled")
+        if props.secret_name is not None:
+            require_dns1123_subdomain(props.secret_name, "secret_name")
+        if props.run_as_user is not None:
+            require_user_id(props.run_as_user, "run_as_user")
+        self.labels = {**require_labels(props.labels, "labels"), "example": props.example}
+        roles = {role: _role_props(getattr(props, role), role) for role in ROLES}
+        enabled = {role: role_props for role, role_props in roles.items() if role_props.enabled}
+
+        self.volume: SharedDataVolumeProps | None = None
+        if storage_enabled:
+            self.volume = SharedDataVolumeProps(
+                experiment=self.name,
+                storage_class_name=props.storage_class_name,
+                size=props.storage_size,
+                access_modes=props.storage_access_modes,
+                existing_claim_name=props.storage_existing_claim_name,
+                mount_path=props.storage_mount_path,
+                retain_on_delete=props.storage_retain_on_delete,
+                namespace=self.namespace,
+                labels=self.labels,
+            )
+            volume = SharedDataModel(self.volume, _storage_field)
+            self.mount_path = volume.mount_path
+            shared = {"volumes": (volume.volume(),), "volume_mounts": (volume.volume_mount(),)}
+        else:
+            if props.storage_existing_claim_name is not None:
+                raise fail(
+                    "storage_existing_claim_name",
+                    props.storage_existing_claim_name,
+                    "None while storage_enabled is false",
+                )
+            self.mount_path = require_mount_path(props.storage_mount_path, "storage_mount_path")
+            shared = {}
+            if ORCHESTRATOR in enabled and TRAINER in enabled:
+                raise config_error(
+                    "{0} must be true while orchestrator and trainer are enabled, got False; they "
+                    "exchange rollouts and weights through the shared volume",
+                    "storage_enabled",
+                )
+
+        base = {role: self._base_props(role, role_props, shared) for role, role_props in enabled.items()}
+        self.addresses: dict[str, StatefulSetAddress] = {
+            role: statefulset_address(role_base, f"{role}.") for role, role_base in base.items()
+        }
+        self.inference_urls = self._inference_urls(base)
+        self.trainer_world_size: int | None = None
+        if TRAINER in enabled and self.addresses[TRAINER].replicas > 0:
+            self.trainer_world_size = self.addresses[TRAINER].replicas * max(base[TRAINER].gpu_count, 1)
+        self.roles: dict[str, GpuStatefulSetProps] = {}
+        for role, role_props in enabled.items():
+            env = {**self._wiring_env(role, base[role]), **_secret_env(props.secret_name), **role_props.env}
+            self.roles[role] = replace(base[role], env=env)
+            GpuStatefulSetModel(self.roles[role], f"{role}.")
+
+    @property
+    def inference_url(self) -> str | None:
+        """The first inference base URL (``INFERENCE_URL``), or None when there is none."""
+        return self.inference_urls[0] if self.inference_urls else None
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """Every object of the experiment, in the order the constructs synthesize them."""
+        docs: list[dict[str, Any]] = []
+        if self.volume is not None:
+            claim = SharedDataModel(self.volume, _storage_field).manifest()
+            if claim is not None:
+                docs.append(claim)
+        for role_props in self.roles.values():
+            docs.extend(GpuStatefulSetModel(role_props).manifests())
+        return docs
+
+    # -- one role ------------------------------------------------------------------------------
+    def _base_props(self, role: str, props: RoleProps, shared: Mapping[str, Any]) -> GpuStatefulSetProps:
+        """A role's StatefulSet props, everything but the wiring env."""
+        defaults = self.preset.role_defaults(role)
+        replicas = require_int(_default(props.replicas, 1), f"{role}.replicas")
+        if role == ORCHESTRATOR and replicas != 1:
+            raise fail(f"{role}.replicas", replicas, "1 while the orchestrator is enabled")
+        gpus = require_int(_default(props.gpu_count, defaults.gpu_count), f"{role}.gpu_count")
+        port = _default(props.port, None if role == ORCHESTRATOR else DEFAULT_HTTP_PORT)
+        ports = {} if port is None else {"http": require_port(port, f"{role}.port")}
+        nccl = _default(props.nccl_port, DEFAULT_NCCL_PORT if role == TRAINER else None)
+        if nccl is not None:
+            require_port(nccl, f"{role}.nccl_port")
+            if nccl == port:
+                raise fail(f"{role}.nccl_port", nccl, f"different from {role}.port")
+            ports["nccl"] = nccl
+        cpu_request = _default(props.cpu_request, defaults.cpu_request)
+        memory_request = _default(props.memory_request, defaults.memory_request)
+        auto_start = require_bool(props.auto_start, f"{role}.auto_start")
+        if not auto_start:
+            command: Sequence[str] | str = ["sleep", "infinity"]
+        elif props.command is not None:
+            command = props.command
+        else:
+            command = self.preset.command(role, replicas=replicas, gpu_count=gpus)
+        return GpuStatefulSetProps(
+            instance=self.name,
+            component=role,
+            image=self.image,
+            namespace=self.namespace,
+            replicas=replicas,
+            gpu_count=gpus,
+            command=command,
+            image_pull_policy=self.props.image_pull_policy,
+            cpu_request=cpu_request,
+            memory_request=memory_request,
+            cpu_limit=_limit(props.cpu_limit, cpu_request, defaults.cpu_limit, f"{role}.cpu_request"),
+            memory_limit=_limit(
+                props.memory_limit, memory_request, defaults.memory_limit, f"{role}.memory_request"
+            ),
+            runtime_class_name=props.runtime_class_name,
+            shm_size_gib=props.shm_size_gib,
+            ports=ports,
+            service_enabled=_default(props.service_enabled, bool(ports.get("http"))),
+            service_type=props.service_type,
+            node_selector=_default(props.node_selector, {}),
+            tolerations=_default(props.tolerations, ()),
+            pod_anti_affinity=props.pod_anti_affinity,
+            anti_affinity_topology_key=props.anti_affinity_topology_key,
+            labels=self.labels,
+            readiness_path="/health" if role == INFERENCE and auto_start else None,
+            run_as_user=self.props.run_as_user,
+            cluster_domain=self.cluster_domain,
+            **shared,
+        )
+
+    def _inference_urls(self, base: Mapping[str, GpuStatefulSetProps]) -> tuple[str, ...]:
+        """External URLs when given, else one per inference pod through its headless Service."""
+        urls = external = _urls(self.props.external_inference_urls)
+        inference = self.addresses.get(INFERENCE)
+        if not external and inference is not None and "http" in base[INFERENCE].ports:
+            port = base[INFERENCE].ports["http"]
+            urls = tuple(base_url(inference.pod_fqdn(i), port) for i in range(inference.replicas))
+        joined = len(",".join(urls).encode())
+        if joined + len("ADMIN_INFERENCE_URLS") + 2 > MAX_ENV_STRING_BYTES:
+            field, value = (
+                ("external_inference_urls", f"<{len(urls)} URLs>")
+                if external
+                else ("inference.replicas", len(urls))
+            )
+            raise fail(
+                field,
+                value,
+                "few enough inference servers that INFERENCE_URLS fits the kernel's "
+                f"{MAX_ENV_STRING_BYTES}-byte limit for one environment variable "
+                f"(these URLs join to {joined} bytes)",
+            )
+        for role in (ORCHESTRATOR, TRAINER):
+            if role in base and not urls:
+                reason = (
+                    "inference is disabled" if INFERENCE not in base else "inference has no replicas or port"
+                )
+                raise config_error(
+                    "{0} is true but "
+                    + escape(reason)
+                    + " and {1} is empty; enable inference with at least 1 replica, give external "
+                    "inference URLs, or disable " + role,
+                    f"{role}.enabled",
+                    "external_inference_urls",
+                )
+        return urls
+
+    def _wiring_env(self, role: str, props: GpuStatefulSetProps) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if role in (ORCHESTRATOR, TRAINER):
+            env["INFERENCE_URL"] = self.inference_urls[0]
+            env["INFERENCE_URLS"] = ",".join(self.inference_urls)
+            env["ADMIN_INFERENCE_URLS"] = env["INFERENCE_URLS"]
+            if self.trainer_world_size is not None:
+                env["TRAINER_WORLD_SIZE"] = str(self.trainer_world_size)
+        if role == TRAINER and self.trainer_world_size is not None:
+            env["MASTER_ADDR"] = self.addresses[TRAINER].pod_fqdn(0)
+        if role == TRAINER:
+            env["MASTER_PORT"] = str(props.ports["nccl"])
+            env["PYTORCH_CUDA_ALLOC_CONF"] = "expandable_segments:True"
+        env["OUTPUT_DIR"] = f"{self.mount_path}/outputs"
+        return env
+
+
+def base_url(host: str, port: int) -> str:
+    """The OpenAI-compatible base URL of one vLLM server."""
+    return f"http://{host}:{port}/v1"
+
+
+#: SharedDataVolume prop -> the experiment prop that sets it.
+_STORAGE_FIELDS = {
+    "experiment": "name",
+    "storage_class_name": "storage_class_name",
+    "size": "storage_size",
+    "access_modes": "storage_access_modes",
+    "existing_claim_name": "storage_existing_claim_name",
+    "mount_path": "storage_mount_path",
+    "retain_on_delete": "storage_retain_on_delete",
+}
+
+
+def _storage_field(prop: str) -> str:
+    return _STORAGE_FIELDS.get(prop, prop)
+
+
+def _role_props(value: RoleProps | None, role: str) -> RoleProps:
+    if value is None:
+        return RoleProps()
+    if not isinstance(value, RoleProps):
+        raise fail(role, value, "a RoleProps or None")
+    require_bool(value.enabled, f"{role}.enabled")
+    if not isinstance(value.env, Mapping):
+        raise fail(f"{role}.env", value.env, "a mapping of variable names to values")
+    return value
+
+
+def _urls(urls: Any) -> tuple[str, ...]:
+    field = "external_inference_urls"
+    if isinstance(urls, str) or not isinstance(urls, Sequence):
+        raise fail(field, urls, "a list of http(s) base URLs such as http://vllm:8000/v1")
+    for url in urls:
+        if not isinstance(url, str) or not HTTP_BASE_URL.match(url):
+            raise fail(field, url, "an http(s) base URL such as http://vllm:8000/v1")
+    return tuple(urls)
+
+
+def _secret_env(secret_name: str | None) -> dict[str, SecretKeyRef]:
+    """Optional refs, so pods of runs that log nowhere and pull only public models still start."""
+    if secret_name is None:
+        return {}
+    return {name: SecretKeyRef(secret_name, key, optional=True) for name, key in SECRET_KEYS.items()}
+
+
+def _limit(limit: Any, request: Any, preset_limit: str, request_field: str) -> Any:
+    """An unset limit is the preset's, raised to the request when the request is higher."""
+    if limit is not None or request is None:
+        return _default(limit, preset_limit)
+    if parse_quantity(request, request_field) > parse_quantity(preset_limit, "limit"):
+        return request
+    return preset_limit
+
+
+def _default(value: Any, default: Any) -> Any:
+    return default if value is None else value

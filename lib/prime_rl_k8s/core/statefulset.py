@@ -1,0 +1,556 @@
+"""A StatefulSet of GPU pods with stable DNS names, done right for distributed ML (render core)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ..errors import escape
+from .env import EnvValue, downward_env, env_entry, require_env
+from .manifest import manifest, metadata
+from .naming import (
+    DEFAULT_CLUSTER_DOMAIN,
+    headless_service_name,
+    selector_labels,
+    service_fqdn,
+    standard_labels,
+)
+from .validation import (
+    ANTI_AFFINITY_MODES,
+    MAX_NAME_LENGTH,
+    MAX_STATEFULSET_NAME_LENGTH,
+    PULL_POLICIES,
+    SERVICE_TYPES,
+    TOLERATION_EFFECTS,
+    TOLERATION_KEYS,
+    TOLERATION_OPERATORS,
+    config_error,
+    fail,
+    parse_quantity,
+    require_bool,
+    require_dns1035_label,
+    require_dns1123_label,
+    require_dns1123_subdomain,
+    require_generated_name,
+    require_int,
+    require_label_key,
+    require_label_value,
+    require_labels,
+    require_mount_path,
+    require_one_of,
+    require_port,
+    require_port_name,
+    require_quantity,
+    require_str,
+    require_user_id,
+)
+
+GPU_RESOURCE = "nvidia.com/gpu"
+#: Runtime class of the NVIDIA container toolkit / GPU operator.
+DEFAULT_GPU_RUNTIME_CLASS = "nvidia"
+#: PyTorch DataLoader workers and NCCL use /dev/shm; the container runtime's 64 MiB default is too small.
+DEFAULT_GPU_SHM_SIZE_GIB = 16
+#: The uid the PRIME-RL images run as (see Dockerfile APP_UID); also every pod's fsGroup.
+DEFAULT_RUN_AS_USER = 1000
+POD_FS_GROUP = 1000
+DEFAULT_TOPOLOGY_KEY = "kubernetes.io/hostname"
+SHM_VOLUME_NAME = "dshm"
+_GPU_TOLERATION = {"effect": "NoSchedule", "key": GPU_RESOURCE, "operator": "Exists"}
+
+
+@dataclass(frozen=True)
+class GpuStatefulSetProps:
+    """Props of :class:`GpuStatefulSet` (see there for each default's behaviour).
+
+    ``volumes`` and ``volume_mounts`` are pod volumes and container mounts in Kubernetes JSON
+    (``{"name": "cache", "emptyDir": {}}``), placed before the ``/dev/shm`` volume.
+    """
+
+    instance: str
+    component: str
+    image: str
+    name: str | None = None
+    namespace: str | None = None
+    replicas: int = 1
+    gpu_count: int = 0
+    command: Sequence[str] | str | None = None
+    env: Mapping[str, EnvValue] = field(default_factory=dict)
+    image_pull_policy: str = "IfNotPresent"
+    cpu_request: str | int | float | None = None
+    memory_request: str | int | None = None
+    cpu_limit: str | int | float | None = None
+    memory_limit: str | int | None = None
+    runtime_class_name: str | None = None
+    shm_size_gib: int | float | None = None
+    ports: Mapping[str, int] = field(default_factory=dict)
+    service_enabled: bool = False
+    service_type: str = "ClusterIP"
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, Any]] = ()
+    pod_anti_affinity: str | None = None
+    anti_affinity_topology_key: str = DEFAULT_TOPOLOGY_KEY
+    volumes: Sequence[Mapping[str, Any]] = ()
+    volume_mounts: Sequence[Mapping[str, Any]] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    readiness_path: str | None = None
+    run_as_user: int | None = DEFAULT_RUN_AS_USER
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+
+
+@dataclass(frozen=True)
+class StatefulSetAddress:
+    """Where a StatefulSet's pods are found: the one home of its DNS names.
+
+    Pods are ``<name>-0 .. <name>-(replicas-1)``, reachable as
+    ``<pod>.<name>-headless.<namespace>.svc.<cluster domain>``.
+    """
+
+    name: str
+    namespace: str | None
+    replicas: int
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+
+    @property
+    def headless_service_name(self) -> str:
+        return headless_service_name(self.name)
+
+    @property
+    def headless_service_fqdn(self) -> str:
+        """`<name>-headless.<namespace>.svc.<domain>`: resolves to every pod, ready or not."""
+        return service_fqdn(self.headless_service_name, self.namespace, self.cluster_domain)
+
+    def pod_name(self, index: int) -> str:
+        """Stable name of pod `index` (0-based), e.g. `exp-trainer-0`."""
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.replicas:
+            raise IndexError(f"pod index {index!r} is outside 0..{self.replicas - 1} of {self.name}")
+        return f"{self.name}-{index}"
+
+    def pod_fqdn(self, index: int) -> str:
+        """DNS name of pod `index` through the headless Service: `<pod>.<headless FQDN>`."""
+        return f"{self.pod_name(index)}.{self.headless_service_fqdn}"
+
+
+def statefulset_address(props: GpuStatefulSetProps, prefix: str = "") -> StatefulSetAddress:
+    """Validate the naming props and return the address, before anything else is checked.
+
+    The experiment needs a role's address (for URLs and ``MASTER_ADDR``) to write that role's env.
+    """
+    instance = require_dns1035_label(props.instance, "instance")
+    component = require_dns1035_label(props.component, "component")
+    if props.name is None:
+        name, source_field, source = f"{instance}-{component}", "instance", instance
+    else:
+        name = source = require_dns1035_label(props.name, "name")
+        source_field = "name"
+    require_generated_name(name, "StatefulSet", MAX_STATEFULSET_NAME_LENGTH, source_field, source)
+    require_generated_name(
+        headless_service_name(name), "headless Service", MAX_NAME_LENGTH, source_field, source
+    )
+    namespace = None if props.namespace is None else require_dns1123_label(props.namespace, "namespace")
+    return StatefulSetAddress(
+        name=name,
+        namespace=namespace,
+        replicas=require_int(props.replicas, f"{prefix}replicas"),
+        cluster_domain=require_dns1123_subdomain(props.cluster_domain, "cluster_domain"),
+    )
+
+
+class GpuStatefulSetModel:
+    """Validated :class:`GpuStatefulSetProps`, things added after construction, and their manifests.
+
+    ``prefix`` is put before every prop name in errors (``trainer.`` in an experiment).
+    """
+
+    def __init__(self, props: GpuStatefulSetProps, prefix: str = "") -> None:
+        self.props = props
+        self._prefix = prefix
+        f = self._field
+        self.address = statefulset_address(props, prefix)
+        self.instance = props.instance
+        self.component = props.component
+        self.gpu_count = require_int(props.gpu_count, f("gpu_count"))
+        self.ports = self._ports(props.ports)
+        self.service_enabled = require_bool(props.service_enabled, f("service_enabled"))
+        self.service_type = require_one_of(props.service_type, f("service_type"), SERVICE_TYPES)
+        if self.service_enabled and not self.ports:
+            raise config_error("{0} is true but no port is set; a Service needs a port", f("service_enabled"))
+        standard = standard_labels(self.instance, self.component)
+        extra = require_labels(props.labels, f("labels"))
+        for key in extra.keys() & standard.keys():
+            # Overriding these would break the selectors (or the chart-compatible `app`/`role` labels).
+            raise fail(f"{f('labels')}.{key}", extra[key], f"absent; it is always {standard[key]!r}")
+        self.labels = {**standard, **extra}
+        self.selector = selector_labels(self.instance, self.component)
+        self._env = require_env(props.env, f("env"))
+        self.image = require_str(props.image, f("image"))
+        self.image_pull_policy = require_one_of(
+            props.image_pull_policy, f("image_pull_policy"), PULL_POLICIES
+        )
+        self.command = self._command(props.command)
+        self.resources = self._resources()
+        self.runtime_class_name = self._runtime_class(props.runtime_class_name)
+        self.node_selector = require_labels(props.node_selector, f("node_selector"))
+        self.tolerations = self._tolerations(props.tolerations)
+        self.affinity = self._affinity(props.pod_anti_affinity, props.anti_affinity_topology_key)
+        self.volumes = [dict(volume) for volume in props.volumes]
+        self.volume_mounts = [dict(mount) for mount in props.volume_mounts]
+        self._shm_volume()
+        self.readiness_probe = self._readiness(props.readiness_path)
+        self.run_as_user = props.run_as_user
+        if self.run_as_user is not None:
+            require_user_id(self.run_as_user, f("run_as_user"))
+        self.pod_annotations: dict[str, str] = {}
+        self.container_env()
+
+    # -- facts ---------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.address.name
+
+    @property
+    def namespace(self) -> str | None:
+        return self.address.namespace
+
+    @property
+    def replicas(self) -> int:
+        return self.address.replicas
+
+    @property
+    def service_name(self) -> str | None:
+        """The load-balanced Service's name (the StatefulSet's), or None when it is disabled."""
+        return self.name if self.service_enabled else None
+
+    # -- additions after construction ------------------------------------------------------------
+    def add_env(self, name: str, value: EnvValue) -> dict[str, Any]:
+        """Add one variable after the others; a name already set is refused."""
+        entry = env_entry(name, value, f"{self._field('env')}.{name}")
+        if name in self.container_env_names():
+            raise fail(f"{self._field('env')}.{name}", value, "a variable name not set already")
+        self._env[name] = value
+        return entry
+
+    def add_volume(
+        self, volume: Mapping[str, Any], mount_path: str | None = None, *, read_only: bool = False
+    ):
+        """Add a pod volume (Kubernetes JSON) and, with ``mount_path``, mount it in the container.
+
+        Returns the volume and the mount (None without ``mount_path``). A volume name or mount
+        path already in use is refused.
+        """
+        field = self._field("volumes")
+        if not isinstance(volume, Mapping) or len(volume) != 2 or "name" not in volume:
+            raise fail(
+                field,
+                volume,
+                "a mapping with a name and one volume source, such as {'name': 'cache', 'emptyDir': {}}",
+            )
+        name = require_dns1123_label(volume["name"], f"{field}.name")
+        if name in {v["name"] for v in self.volumes}:
+            raise fail(f"{field}.name", name, "a volume name not used already")
+        mount: dict[str, Any] | None = None
+        if mount_path is not None:
+            path = require_mount_path(mount_path, f"{self._field('volume_mounts')}.mountPath")
+            if path in {m["mountPath"] for m in self.volume_mounts}:
+                raise fail(f"{self._field('volume_mounts')}.mountPath", path, "a mount path not used already")
+            mount = {"mountPath": path, "name": name}
+            if require_bool(read_only, "read_only"):
+                mount["readOnly"] = True
+        self.volumes.append(dict(volume))
+        if mount is not None:
+            self.volume_mounts.append(mount)
+        return dict(volume), mount
+
+    def add_toleration(self, toleration: Mapping[str, Any]) -> dict[str, Any]:
+        """Add a toleration (Kubernetes JSON); one equal to a toleration already there is refused."""
+        entry = _toleration(toleration, f"{self._field('tolerations')}[{len(self.tolerations)}]")
+        if entry in self.tolerations:
+            raise fail(self._field("tolerations"), dict(toleration), "a toleration not present already")
+        self.tolerations.append(entry)
+        return entry
+
+    def add_pod_annotation(self, key: str, value: str) -> tuple[str, str]:
+        """Annotate the pod template (a changed value rolls the pods); a key already set is refused."""
+        field = self._field("pod_annotations")
+        require_label_key(key, f"{field} key")
+        require_str(value, f"{field}.{key}")
+        if key in self.pod_annotations:
+            raise fail(f"{field}.{key}", value, "an annotation key not set already")
+        self.pod_annotations[key] = value
+        return key, value
+
+    # -- rendering -------------------------------------------------------------------------------
+    def container_env(self) -> list[dict[str, Any]]:
+        """The container's env: the contract variables, then the props' and added ones.
+
+        A name given in the props replaces a contract variable in place.
+        """
+        env: dict[str, EnvValue] = {
+            **downward_env(),
+            "ROLE": self.component,
+            "STATEFUL_REPLICAS": str(self.replicas),
+            "HEADLESS_SERVICE": self.address.headless_service_fqdn,
+            **self._env,
+        }
+        field = self._field("env")
+        return [env_entry(name, value, f"{field}.{name}") for name, value in env.items()]
+
+    def container_env_names(self) -> list[str]:
+        return [entry["name"] for entry in self.container_env()]
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """StatefulSet, headless Service and (when enabled) the load-balanced Service, in that order."""
+        docs = [self.statefulset_manifest(), self.headless_service_manifest()]
+        if self.service_enabled:
+            docs.append(self.service_manifest())
+        return docs
+
+    def statefulset_manifest(self) -> dict[str, Any]:
+        container = {
+            "name": self.component,
+            "image": self.image,
+            "imagePullPolicy": self.image_pull_policy,
+            "command": self.command,
+            "env": self.container_env(),
+            "ports": [{"containerPort": p, "name": n, "protocol": "TCP"} for n, p in self.ports.items()]
+            or None,
+            "resources": self.resources,
+            "volumeMounts": self.volume_mounts or None,
+            "readinessProbe": self.readiness_probe,
+            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        }
+        pod_spec = {
+            "containers": [container],
+            "runtimeClassName": self.runtime_class_name,
+            "nodeSelector": self.node_selector or None,
+            "tolerations": self.tolerations or None,
+            "affinity": self.affinity,
+            "volumes": self.volumes or None,
+            "enableServiceLinks": False,
+            "automountServiceAccountToken": False,
+            # fsGroup makes volumes that support ownership management writable for the image's
+            # user, without a recursive chown of a populated volume. A numeric runAsUser lets the
+            # kubelet enforce runAsNonRoot even for images whose USER is a name.
+            "securityContext": {
+                "runAsUser": self.run_as_user,
+                "runAsNonRoot": True if self.run_as_user else None,
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "fsGroup": POD_FS_GROUP,
+                "fsGroupChangePolicy": "OnRootMismatch",
+            },
+        }
+        template_metadata = {"labels": self.labels, "annotations": dict(self.pod_annotations) or None}
+        return manifest(
+            "apps/v1",
+            "StatefulSet",
+            metadata(self.name, self.namespace, self.labels),
+            spec={
+                "serviceName": self.address.headless_service_name,
+                "replicas": self.replicas,
+                "podManagementPolicy": "Parallel",
+                "selector": {"matchLabels": self.selector},
+                "template": {"metadata": template_metadata, "spec": pod_spec},
+            },
+        )
+
+    def headless_service_manifest(self) -> dict[str, Any]:
+        return manifest(
+            "v1",
+            "Service",
+            metadata(self.address.headless_service_name, self.namespace, self.labels),
+            spec={
+                "clusterIP": "None",
+                "publishNotReadyAddresses": True,
+                "selector": self.selector,
+                "ports": self._service_ports() or None,
+            },
+        )
+
+    def service_manifest(self) -> dict[str, Any]:
+        return manifest(
+            "v1",
+            "Service",
+            metadata(self.name, self.namespace, self.labels),
+            spec={"type": self.service_type, "selector": self.selector, "ports": self._service_ports()},
+        )
+
+    # -- checks ----------------------------------------------------------------------------------
+    def _field(self, prop: str) -> str:
+        return f"{self._prefix}{prop}"
+
+    def _service_ports(self) -> list[dict[str, Any]]:
+        return [{"name": n, "port": p, "protocol": "TCP", "targetPort": n} for n, p in self.ports.items()]
+
+    def _ports(self, ports: Any) -> dict[str, int]:
+        field = self._field("ports")
+        if not isinstance(ports, Mapping):
+            raise fail(field, ports, "a mapping of port names to port numbers")
+        checked = {require_port_name(n, f"{field} name"): require_port(p, field) for n, p in ports.items()}
+        if len(set(checked.values())) != len(checked):
+            raise fail(field, dict(ports), "distinct port numbers")
+        return checked
+
+    def _command(self, command: Any) -> list[str] | None:
+        field = self._field("command")
+        if command is None:
+            return None
+        if isinstance(command, str):
+            if not command.strip():
+                raise fail(field, command, "a non-empty shell command or argv list")
+            return ["bash", "-c", command]
+        if not isinstance(command, Sequence) or not command or not all(isinstance(a, str) for a in command):
+            raise fail(field, command, "a non-empty shell command or a list of strings")
+        return list(command)
+
+    def _resources(self) -> dict[str, Any]:
+        props = self.props
+        requests: dict[str, Any] = {}
+        limits: dict[str, Any] = {}
+        for resource, request, limit in (
+            ("cpu", props.cpu_request, props.cpu_limit),
+            ("memory", props.memory_request, props.memory_limit),
+        ):
+            request_field, limit_field = self._field(f"{resource}_request"), self._field(f"{resource}_limit")
+            if request is not None:
+                requests[resource] = require_quantity(request, request_field)
+            if limit is not None:
+                limits[resource] = require_quantity(limit, limit_field, positive=True)
+            if (
+                request is not None
+                and limit is not None
+                and parse_quantity(request, request_field) > parse_quantity(limit, limit_field)
+            ):
+                raise config_error(
+                    "{0} must not exceed {1}, got " + escape(f"{request!r} > {limit!r}"),
+                    request_field,
+                    limit_field,
+                )
+        if self.gpu_count > 0:
+            # Extended resources must be requested and limited alike.
+            requests[GPU_RESOURCE] = self.gpu_count
+            limits[GPU_RESOURCE] = self.gpu_count
+        return {"requests": requests or None, "limits": limits or None}
+
+    def _runtime_class(self, runtime_class_name: Any) -> str | None:
+        if runtime_class_name is None:
+            return DEFAULT_GPU_RUNTIME_CLASS if self.gpu_count > 0 else None
+        if runtime_class_name == "":
+            return None
+        return require_dns1123_subdomain(runtime_class_name, self._field("runtime_class_name"))
+
+    def _shm_volume(self) -> None:
+        field = self._field("shm_size_gib")
+        shm_size_gib = self.props.shm_size_gib
+        if shm_size_gib is None:
+            size = Decimal(DEFAULT_GPU_SHM_SIZE_GIB) if self.gpu_count > 0 else Decimal(0)
+        else:
+            if (
+                isinstance(shm_size_gib, bool)
+                or not isinstance(shm_size_gib, int | float)
+                or not math.isfinite(shm_size_gib)
+                or shm_size_gib < 0
+            ):
+                raise fail(field, shm_size_gib, "a number of GiB of at least 0 (0 disables /dev/shm)")
+            size = Decimal(str(shm_size_gib))
+        if size <= 0:
+            return
+        mebibytes = size * 1024
+        if mebibytes != mebibytes.to_integral_value():
+            raise fail(field, shm_size_gib, "a whole number of MiB expressed in GiB (e.g. 0.5 or 16)")
+        size_limit = f"{size.normalize():f}Gi" if size == size.to_integral_value() else f"{int(mebibytes)}Mi"
+        memory_limit = self.props.memory_limit
+        limit_field = self._field("memory_limit")
+        if memory_limit is not None and size * 1024**3 > parse_quantity(memory_limit, limit_field):
+            raise config_error(
+                "{0} must not exceed {1} because /dev/shm counts against the memory limit, got "
+                + escape(f"{size_limit} > {memory_limit!r}"),
+                field,
+                limit_field,
+            )
+        self.volumes.append(
+            {"emptyDir": {"medium": "Memory", "sizeLimit": size_limit}, "name": SHM_VOLUME_NAME}
+        )
+        self.volume_mounts.append({"mountPath": "/dev/shm", "name": SHM_VOLUME_NAME})
+
+    def _tolerations(self, tolerations: Any) -> list[dict[str, Any]]:
+        field = self._field("tolerations")
+        if isinstance(tolerations, str | Mapping) or not isinstance(tolerations, Sequence):
+            raise fail(field, tolerations, "a list of tolerations")
+        result: list[dict[str, Any]] = []
+        if self.gpu_count > 0:
+            result.append(dict(_GPU_TOLERATION))
+        for index, toleration in enumerate(tolerations):
+            if self.gpu_count > 0 and toleration == _GPU_TOLERATION:
+                continue
+            result.append(_toleration(toleration, f"{field}[{index}]"))
+        return result
+
+    def _affinity(self, mode: Any, topology_key: Any) -> dict[str, Any] | None:
+        if mode is None:
+            return None
+        require_one_of(mode, self._field("pod_anti_affinity"), ANTI_AFFINITY_MODES)
+        term = {
+            "labelSelector": {"matchLabels": self.selector},
+            "topologyKey": require_label_key(topology_key, self._field("anti_affinity_topology_key")),
+        }
+        if mode == "required":
+            anti = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+        else:
+            anti = {
+                "preferredDuringSchedulingIgnoredDuringExecution": [{"podAffinityTerm": term, "weight": 100}]
+            }
+        return {"podAntiAffinity": anti}
+
+    def _readiness(self, path: Any) -> dict[str, Any] | None:
+        if path is None:
+            return None
+        field = self._field("readiness_path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise fail(field, path, "an HTTP path starting with /")
+        if not self.ports:
+            raise config_error("{0} is set but no port is set to probe", field)
+        port = next(iter(self.ports))
+        return {"failureThreshold": 3, "httpGet": {"path": path, "port": port}, "periodSeconds": 10}
+
+
+def _toleration(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise fail(field, value, "a mapping with key, operator, value, effect or tolerationSeconds")
+    unknown = sorted(set(value) - set(TOLERATION_KEYS))
+    if unknown:
+        raise fail(
+            f"{field}.{unknown[0]}",
+            value[unknown[0]],
+            "absent; allowed keys are " + ", ".join(TOLERATION_KEYS),
+        )
+    operator = require_one_of(value.get("operator", "Equal"), f"{field}.operator", TOLERATION_OPERATORS)
+    key = value.get("key")
+    if key is not None:
+        require_label_key(key, f"{field}.key")
+    elif operator != "Exists":
+        raise fail(f"{field}.operator", operator, "Exists when no key is given")
+    toleration_value = value.get("value")
+    if toleration_value is not None:
+        if operator == "Exists":
+            raise fail(f"{field}.value", toleration_value, "absent when operator is Exists")
+        require_str(toleration_value, f"{field}.value")
+        if toleration_value:
+            require_label_value(toleration_value, f"{field}.value")
+    effect = value.get("effect")
+    if effect is not None:
+        require_one_of(effect, f"{field}.effect", TOLERATION_EFFECTS)
+    seconds = value.get("tolerationSeconds")
+    if seconds is not None:
+        if effect != "NoExecute":
+            raise fail(f"{field}.tolerationSeconds", seconds, "set only with effect NoExecute")
+        require_int(seconds, f"{field}.tolerationSeconds", maximum=2**63 - 1)
+    entry = {
+        "key": key,
+        "operator": operator if "operator" in value else None,
+        "value": toleration_value,
+        "effect": effect,
+        "tolerationSeconds": seconds,
+    }
+    return {k: v for k, v in sorted(entry.items()) if v is not None}

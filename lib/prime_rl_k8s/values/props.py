@@ -1,0 +1,158 @@
+"""Validated chart values → experiment props, and core errors back into values keys.
+
+The only module where values keys meet construct props:
+
+    values key                                  construct prop
+    (release name)                              name
+    namespace                                   namespace
+    image.{repository,tag,pullPolicy}           image_repository, image_tag, image_pull_policy
+    storage.enabled                             storage_enabled
+    storage.{storageClassName,size}             storage_class_name, storage_size
+    storage.{accessModes,mountPath}             storage_access_modes, storage_mount_path
+    storage.existingClaim ("" = create one)     storage_existing_claim_name
+    storage.retain                              storage_retain_on_delete
+    config.example                              example (preset: default commands, GPUs, resources)
+    config.secrets.{enabled,name}               secret_name (None while disabled)
+    inference.externalUrls                      external_inference_urls
+    securityContext.runAsUser (null = image's)  run_as_user
+    <role>.enabled / replicas / autoStart       RoleProps.enabled / replicas / auto_start
+    <role>.command ("" = the preset's)          RoleProps.command
+    <role>.env[{name,value}]                    RoleProps.env {name: value}
+    <role>.gpu.{enabled,count}                  RoleProps.gpu_count (0 while disabled)
+    <role>.resources.requests.{cpu,memory}      RoleProps.cpu_request / memory_request
+    <role>.resources.limits.{cpu,memory}        RoleProps.cpu_limit / memory_limit
+    <role>.service.{enabled,type,port}          RoleProps.service_enabled / service_type / port
+    <role>.service.ncclPort                     RoleProps.nccl_port
+    <role>.runtimeClassName / shmSizeGiB        RoleProps.runtime_class_name / shm_size_gib
+    <role>.nodeSelector / tolerations           RoleProps.node_selector / tolerations
+    <role>.podAntiAffinity[TopologyKey]         RoleProps.pod_anti_affinity / anti_affinity_topology_key
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..core.experiment import ExperimentPlan, PrimeRLExperimentProps, RoleProps
+from ..core.presets import ROLES
+from ..errors import PrimeRLConfigError
+
+#: Experiment prop -> values key.
+EXPERIMENT_KEYS = {
+    "name": "release",
+    "example": "config.example",
+    "image_repository": "image.repository",
+    "image_tag": "image.tag",
+    "image_pull_policy": "image.pullPolicy",
+    "storage_enabled": "storage.enabled",
+    "storage_class_name": "storage.storageClassName",
+    "storage_size": "storage.size",
+    "storage_access_modes": "storage.accessModes",
+    "storage_mount_path": "storage.mountPath",
+    "storage_existing_claim_name": "storage.existingClaim",
+    "storage_retain_on_delete": "storage.retain",
+    "secret_name": "config.secrets.name",
+    "external_inference_urls": "inference.externalUrls",
+    "run_as_user": "securityContext.runAsUser",
+}
+#: Role prop (RoleProps, or the StatefulSet prop it becomes) -> values key under the role.
+ROLE_KEYS = {
+    "auto_start": "autoStart",
+    "gpu_count": "gpu.count",
+    "cpu_request": "resources.requests.cpu",
+    "memory_request": "resources.requests.memory",
+    "cpu_limit": "resources.limits.cpu",
+    "memory_limit": "resources.limits.memory",
+    "runtime_class_name": "runtimeClassName",
+    "shm_size_gib": "shmSizeGiB",
+    "service_enabled": "service.enabled",
+    "service_type": "service.type",
+    "port": "service.port",
+    "ports": "service.port",
+    "nccl_port": "service.ncclPort",
+    "node_selector": "nodeSelector",
+    "pod_anti_affinity": "podAntiAffinity",
+    "anti_affinity_topology_key": "podAntiAffinityTopologyKey",
+}
+_PROP = re.compile(r"^(?P<prop>[a-z_]+)(?P<rest>.*)$", re.DOTALL)
+
+
+def values_key(field: str) -> str:
+    """The values key a prop path such as ``trainer.cpu_limit`` or ``storage_size`` is set by."""
+    role, dot, rest = field.partition(".")
+    if dot and role in ROLES:
+        match = _PROP.match(rest)
+        if match is None:
+            return field
+        return f"{role}.{ROLE_KEYS.get(match['prop'], match['prop'])}{match['rest']}"
+    match = _PROP.match(field)
+    if match is None:
+        return field
+    return f"{EXPERIMENT_KEYS.get(match['prop'], match['prop'])}{match['rest']}"
+
+
+def experiment_props(release: str, values: Mapping[str, Any]) -> PrimeRLExperimentProps:
+    """The props that render `release` from validated values."""
+    storage = values["storage"]
+    secrets = values["config"]["secrets"]
+    roles = {role: role_props(values[role]) for role in ROLES}
+    return PrimeRLExperimentProps(
+        name=release,
+        namespace=values["namespace"],
+        example=values["config"]["example"],
+        image_repository=values["image"]["repository"],
+        image_tag=values["image"]["tag"],
+        image_pull_policy=values["image"]["pullPolicy"],
+        storage_enabled=storage["enabled"],
+        storage_class_name=storage["storageClassName"],
+        storage_size=storage["size"],
+        storage_access_modes=tuple(storage["accessModes"]),
+        storage_mount_path=storage["mountPath"],
+        storage_existing_claim_name=storage["existingClaim"] or None,
+        storage_retain_on_delete=storage["retain"],
+        secret_name=secrets["name"] if secrets["enabled"] else None,
+        external_inference_urls=tuple(values["inference"]["externalUrls"]),
+        run_as_user=values["securityContext"]["runAsUser"],
+        **roles,
+    )
+
+
+def role_props(section: Mapping[str, Any]) -> RoleProps:
+    """One role's values section as RoleProps (nulls stay None: the preset's default)."""
+    requests = section["resources"]["requests"]
+    limits = section["resources"]["limits"]
+    service = section["service"]
+    return RoleProps(
+        enabled=section["enabled"],
+        replicas=section["replicas"],
+        auto_start=section["autoStart"],
+        command=section["command"],
+        env={entry["name"]: entry["value"] for entry in section["env"]},
+        gpu_count=section["gpu"]["count"] if section["gpu"]["enabled"] else 0,
+        cpu_request=requests["cpu"],
+        memory_request=requests["memory"],
+        cpu_limit=limits["cpu"],
+        memory_limit=limits["memory"],
+        runtime_class_name=section["runtimeClassName"],
+        shm_size_gib=section["shmSizeGiB"],
+        service_enabled=service["enabled"],
+        service_type=service["type"],
+        port=service["port"],
+        nccl_port=service["ncclPort"],
+        node_selector=dict(section["nodeSelector"]),
+        tolerations=tuple(
+            {key: value for key, value in toleration.items() if value is not None}
+            for toleration in section["tolerations"]
+        ),
+        pod_anti_affinity=section["podAntiAffinity"],
+        anti_affinity_topology_key=section["podAntiAffinityTopologyKey"],
+    )
+
+
+def plan(release: str, values: Mapping[str, Any]) -> ExperimentPlan:
+    """The experiment's plan; a rule the core enforces fails in values keys."""
+    try:
+        return ExperimentPlan(experiment_props(release, values))
+    except PrimeRLConfigError as error:
+        raise error.renamed(values_key) from None
