@@ -54,13 +54,16 @@ class PrimeRLExperiment(Construct):
     - ``run_as_user``: default ``1000`` (the image's uid): every pod runs as that uid with
       ``runAsNonRoot``. ``0`` runs every pod as root and ``None`` leaves the user to the image;
       neither sets ``runAsNonRoot``. See :class:`GpuStatefulSet`.
+    - ``max_async_level``: default 1; how many steps the policy that samples may lag the trainer.
+      Orchestrator and trainer both read it from ``MAX_ASYNC_LEVEL``, so it is set in one place.
     - ``orchestrator``/``inference``/``trainer``: :class:`RoleProps` (default ``RoleProps()``).
     - ``labels``: extra labels on every object and pod. ``cluster_domain``: default ``cluster.local``.
 
     Wiring: orchestrator and trainer get ``INFERENCE_URL`` (inference pod 0 through the headless
     Service: ``http://<name>-inference-0.<name>-inference-headless.<ns>.svc.cluster.local:<port>/v1``),
     ``INFERENCE_URLS`` and ``ADMIN_INFERENCE_URLS`` (every replica, comma-separated) and
-    ``TRAINER_WORLD_SIZE`` (trainer pods x GPUs per pod, at least 1 per pod); trainers get
+    ``TRAINER_WORLD_SIZE`` (trainer pods x GPUs per pod, at least 1 per pod) and
+    ``MAX_ASYNC_LEVEL``; trainers get
     ``MASTER_ADDR`` (trainer pod 0), ``MASTER_PORT`` (``nccl_port``) and
     ``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True``; every pod gets
     ``OUTPUT_DIR=<mount path>/outputs``.
@@ -87,6 +90,7 @@ class PrimeRLExperiment(Construct):
         secret_name: str | None = None,
         external_inference_urls: Sequence[str] = (),
         run_as_user: int | None = DEFAULT_RUN_AS_USER,
+        max_async_level: int = 1,
         orchestrator: RoleProps | None = None,
         inference: RoleProps | None = None,
         trainer: RoleProps | None = None,
@@ -112,6 +116,7 @@ class PrimeRLExperiment(Construct):
                 secret_name=secret_name,
                 external_inference_urls=external_inference_urls,
                 run_as_user=run_as_user,
+                max_async_level=max_async_level,
                 orchestrator=orchestrator,
                 inference=inference,
                 trainer=trainer,

@@ -117,6 +117,7 @@ class PrimeRLExperimentProps:
     secret_name: str | None = None
     external_inference_urls: Sequence[str] = ()
     run_as_user: int | None = DEFAULT_RUN_AS_USER
+    max_async_level: int = 1
     orchestrator: RoleProps | None = None
     inference: RoleProps | None = None
     trainer: RoleProps | None = None
@@ -146,6 +147,7 @@ class ExperimentPlan:
             require_dns1123_subdomain(props.secret_name, "secret_name")
         if props.run_as_user is not None:
             require_user_id(props.run_as_user, "run_as_user")
+        self.max_async_level = require_int(props.max_async_level, "max_async_level")
         self.labels = {**require_labels(props.labels, "labels"), "example": props.example}
         roles = {role: _role_props(getattr(props, role), role) for role in ROLES}
         enabled = {role: role_props for role, role_props in roles.items() if role_props.enabled}
@@ -312,6 +314,7 @@ class ExperimentPlan:
             env["ADMIN_INFERENCE_URLS"] = env["INFERENCE_URLS"]
             if self.trainer_world_size is not None:
                 env["TRAINER_WORLD_SIZE"] = str(self.trainer_world_size)
+            env["MAX_ASYNC_LEVEL"] = str(self.max_async_level)
         if role == TRAINER and self.trainer_world_size is not None:
             env["MASTER_ADDR"] = self.addresses[TRAINER].pod_fqdn(0)
         if role == TRAINER:

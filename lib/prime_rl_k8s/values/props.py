@@ -15,6 +15,7 @@ The only module where values keys meet construct props:
     config.secrets.{enabled,name}               secret_name (None while disabled)
     inference.externalUrls                      external_inference_urls
     securityContext.runAsUser (null = image's)  run_as_user
+    config.maxAsyncLevel                        max_async_level
     <role>.enabled / replicas / autoStart       RoleProps.enabled / replicas / auto_start
     <role>.command ("" = the preset's)          RoleProps.command
     <role>.env[{name,value}]                    RoleProps.env {name: value}
@@ -55,6 +56,7 @@ EXPERIMENT_KEYS = {
     "secret_name": "config.secrets.name",
     "external_inference_urls": "inference.externalUrls",
     "run_as_user": "securityContext.runAsUser",
+    "max_async_level": "config.maxAsyncLevel",
 }
 #: Role prop (RoleProps, or the StatefulSet prop it becomes) -> values key under the role.
 ROLE_KEYS = {
@@ -114,6 +116,7 @@ def experiment_props(release: str, values: Mapping[str, Any]) -> PrimeRLExperime
         secret_name=secrets["name"] if secrets["enabled"] else None,
         external_inference_urls=tuple(values["inference"]["externalUrls"]),
         run_as_user=values["securityContext"]["runAsUser"],
+        max_async_level=values["config"]["maxAsyncLevel"],
         **roles,
     )
 

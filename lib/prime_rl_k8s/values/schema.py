@@ -7,7 +7,7 @@ exposes no port unless `orchestrator.service.port` is set;
 `service.ncclPort` defaults to 29501 on the trainer only (the chart's own values file also sets it
 on the orchestrator, so it is accepted there and on inference as an extra `nccl` port).
 
-Added keys: `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
+Added keys: `config.maxAsyncLevel`, `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
 `securityContext.runAsUser`, `<role>.shmSizeGiB`, `<role>.podAntiAffinity` and
 `<role>.podAntiAffinityTopologyKey`.
 """
@@ -162,6 +162,8 @@ SCHEMA = Obj(
         "config": Obj(
             {
                 "example": Enum("reverse-text", sorted(PRESETS)),
+                # Read by orchestrator and trainer alike (MAX_ASYNC_LEVEL), so they always agree.
+                "maxAsyncLevel": Int(1, 0),
                 "secrets": Obj(
                     {
                         "enabled": Bool(False),

@@ -121,8 +121,11 @@ class OrchestratorConfig(BaseConfig):
     max_steps: Annotated[int, Field(ge=1)] = 20
     """Number of training steps to produce rollouts for."""
 
-    max_async_level: Annotated[int, Field(ge=0)] = 1
-    """Rollouts of step n come from a policy loaded at version >= n - max_async_level."""
+    max_async_level: Annotated[int, Field(ge=0)] = Field(default_factory=env_int("MAX_ASYNC_LEVEL", 1))
+    """Rollouts of step n come from a policy loaded at version >= n - this; default $MAX_ASYNC_LEVEL, else 1.
+
+    On a cluster the deployment sets ``MAX_ASYNC_LEVEL`` for orchestrator and trainer alike.
+    """
 
     max_off_policy_steps: Annotated[int, Field(ge=0)] | None = None
     """Drop (and regenerate) groups started under a policy older than step - this; None = max_async_level."""

@@ -39,8 +39,9 @@ class RLTrainerConfig(TrainerSections):
 
     max_steps: int = Field(20, gt=0)
     """Optimizer steps; step s trains on rollouts/step_s and publishes broadcasts/step_{s+1}."""
-    max_async_level: int = Field(1, ge=0)
-    """How stale the orchestrator's policy may be; the newest max_async_level + 1 broadcasts are kept."""
+    max_async_level: int = Field(default_factory=env_int("MAX_ASYNC_LEVEL", 1), ge=0)
+    """How stale the orchestrator's policy may be (default $MAX_ASYNC_LEVEL, else 1); the newest
+    max_async_level + 1 broadcasts are kept."""
     seq_len: int | None = Field(None, gt=0)
     """When set, a rollout micro-batch longer than this is rejected."""
     num_train_workers: int | None = Field(default_factory=env_int("TRAINER_WORLD_SIZE", None), gt=0)
