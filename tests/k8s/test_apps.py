@@ -1,4 +1,4 @@
-"""The example apps: one per values file, snapshotted, and `python -m apps` as `cdk8s synth` runs it."""
+"""The example apps: built on the typed API, and the same objects as their values files via the CLI."""
 
 from __future__ import annotations
 
@@ -8,19 +8,40 @@ import sys
 from pathlib import Path
 
 import pytest
-from syrupy.assertion import SnapshotAssertion
+import yaml
 
-from apps import APPS, MANIFEST_SUFFIX, REPO, VALUES_DIR, synth_app
+from apps import MANIFEST_SUFFIX, REPO, VALUES_DIR, app_names, synth_app
 
-
-@pytest.mark.parametrize("name", sorted(APPS))
-def test_app_matches_snapshot(name: str, snapshot: SnapshotAssertion) -> None:
-    assert synth_app(name) == snapshot
+CLI = Path(sys.executable).parent / "prime-rl-k8s"
+VALUES_FILES = sorted(VALUES_DIR.glob("*.yaml"))
 
 
-def test_every_values_file_is_an_app() -> None:
-    assert sorted(APPS) == sorted(path.stem for path in VALUES_DIR.glob("*.yaml"))
-    assert len(APPS) >= 10
+def test_every_values_file_is_an_app_and_every_app_has_one() -> None:
+    assert [path.stem for path in VALUES_FILES] == app_names()
+    assert len(app_names()) >= 10
+
+
+def test_examples_k8s_holds_values_files_only() -> None:
+    assert sorted(p.name for p in VALUES_DIR.iterdir()) == [p.name for p in VALUES_FILES]
+
+
+@pytest.mark.parametrize("values_file", VALUES_FILES, ids=[p.stem for p in VALUES_FILES])
+def test_cli_with_values_file_prints_the_apps_manifests(values_file: Path) -> None:
+    """The values file (CLI path, no Node) and the typed app (cdk8s path) are one example."""
+    result = subprocess.run(
+        [str(CLI), "synth", values_file.stem, "-f", str(values_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = list(yaml.safe_load_all(result.stdout))
+    committed = list(yaml.safe_load_all((REPO / "dist" / f"{values_file.stem}{MANIFEST_SUFFIX}").read_text()))
+    assert [(d["kind"], d["metadata"]["name"]) for d in printed] == [
+        (d["kind"], d["metadata"]["name"]) for d in committed
+    ]
+    assert printed == committed
 
 
 def test_release_name_is_the_app_name() -> None:
@@ -44,6 +65,6 @@ def test_python_m_apps_writes_to_cdk8s_outdir_and_prunes(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in outdir.iterdir()) == sorted(
-        [f"{name}{MANIFEST_SUFFIX}" for name in APPS] + ["notes.txt"]
+        [f"{name}{MANIFEST_SUFFIX}" for name in app_names()] + ["notes.txt"]
     )
     assert (outdir / f"smoke{MANIFEST_SUFFIX}").read_text() == synth_app("smoke")

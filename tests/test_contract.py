@@ -1,0 +1,175 @@
+"""The manifests↔runtime contract, tested across the boundary.
+
+Each committed ``dist/`` container's env and command are fed through the runtime's own config
+loading (the TOML the command names, read from this repository instead of ``/app``), and what
+the runtime then believes (inference URLs, world size, output dir, async level, its port) is
+checked against the objects the manifests create. A rename on either side fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from prime_rl.config import load_config
+from prime_rl.inference.config import InferenceConfig
+from prime_rl.orchestrator.config import OrchestratorConfig
+from prime_rl.trainer.rl.config import RLTrainerConfig
+
+REPO = Path(__file__).resolve().parents[1]
+DIST_FILES = sorted((REPO / "dist").glob("*.k8s.yaml"))
+#: The runtime's entry point and its arguments inside a container's shell command.
+ENTRY = re.compile(r"(?:^|\s)(orchestrator|inference|trainer|-m prime_rl\.trainer\.rl\.train) @ (.*)$")
+CONFIGS = {"orchestrator": OrchestratorConfig, "inference": InferenceConfig, "trainer": RLTrainerConfig}
+#: Every variable the runtime reads as a default: cleared so only the pod's env counts.
+RUNTIME_ENV = (
+    "INFERENCE_URL",
+    "INFERENCE_URLS",
+    "OUTPUT_DIR",
+    "TRAINER_WORLD_SIZE",
+    "MAX_ASYNC_LEVEL",
+    "WORLD_SIZE",
+    "RANK",
+    "LOCAL_RANK",
+)
+
+
+class Experiment:
+    """The objects of one dist file, by role."""
+
+    def __init__(self, path: Path) -> None:
+        self.docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        self.statefulsets = {
+            d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+            for d in self.docs
+            if d["kind"] == "StatefulSet"
+        }
+        self.services = {d["metadata"]["name"]: d for d in self.docs if d["kind"] == "Service"}
+
+    def container(self, role: str) -> dict[str, Any]:
+        return self.statefulsets[role]["spec"]["template"]["spec"]["containers"][0]
+
+    def env(self, role: str, pod: int = 0) -> dict[str, str]:
+        """The env a pod of `role` sees, downward-API fields filled in as the kubelet would."""
+        sts = self.statefulsets[role]
+        fields = {
+            "metadata.name": f"{sts['metadata']['name']}-{pod}",
+            "metadata.namespace": sts["metadata"]["namespace"],
+            "status.podIP": "10.0.0.1",
+            "metadata.labels['apps.kubernetes.io/pod-index']": str(pod),
+        }
+        env: dict[str, str] = {}
+        for entry in self.container(role).get("env", []):
+            if "value" in entry:
+                env[entry["name"]] = entry["value"]
+            elif "fieldRef" in entry["valueFrom"]:
+                env[entry["name"]] = fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
+        return env
+
+    def runtime_args(self, role: str) -> list[str] | None:
+        """The `@ toml ...` arguments of the role's runtime command, or None for an idle pod."""
+        command = self.container(role)["command"]
+        if command == ["sleep", "infinity"]:
+            return None
+        assert command[:2] == ["bash", "-c"], command
+        match = ENTRY.search(command[2])
+        assert match, f"no runtime entry point in {command[2]!r}"
+        args = shlex.split(match.group(2))
+        toml = args[0]
+        assert toml.startswith("/app/"), toml
+        return ["@", str(REPO / toml.removeprefix("/app/")), *args[1:]]
+
+    def pod_fqdns(self, role: str) -> list[str]:
+        """`<pod>.<headless service>.<ns>.svc.cluster.local` of every pod, from the objects themselves."""
+        sts = self.statefulsets[role]
+        headless = self.services[sts["spec"]["serviceName"]]
+        assert headless["spec"]["clusterIP"] == "None"
+        namespace = headless["metadata"]["namespace"]
+        return [
+            f"{sts['metadata']['name']}-{i}.{headless['metadata']['name']}.{namespace}.svc.cluster.local"
+            for i in range(sts["spec"]["replicas"])
+        ]
+
+    def port(self, role: str, name: str) -> int:
+        return next(p["containerPort"] for p in self.container(role)["ports"] if p["name"] == name)
+
+
+def runtime_config(monkeypatch: pytest.MonkeyPatch, experiment: Experiment, role: str) -> Any:
+    args = experiment.runtime_args(role)
+    if args is None:
+        pytest.skip(f"{role} idles in this example (autoStart false)")
+    for name in RUNTIME_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in experiment.env(role).items():
+        monkeypatch.setenv(name, value)
+    return load_config(CONFIGS[role], args)
+
+
+@pytest.fixture(params=DIST_FILES, ids=[p.name.removesuffix(".k8s.yaml") for p in DIST_FILES])
+def experiment(request: pytest.FixtureRequest) -> Experiment:
+    return Experiment(request.param)
+
+
+def test_orchestrator_reaches_every_inference_pod_and_agrees_with_the_trainer(
+    monkeypatch: pytest.MonkeyPatch, experiment: Experiment
+) -> None:
+    if "orchestrator" not in experiment.statefulsets:
+        pytest.skip("no orchestrator in this example")
+    config = runtime_config(monkeypatch, experiment, "orchestrator")
+    port = experiment.port("inference", "http")
+    assert config.client.urls == [f"http://{host}:{port}/v1" for host in experiment.pod_fqdns("inference")]
+    trainer = experiment.statefulsets["trainer"]
+    gpus = trainer["spec"]["template"]["spec"]["containers"][0]["resources"].get("limits", {})
+    world = trainer["spec"]["replicas"] * max(int(gpus.get("nvidia.com/gpu", 0)), 1)
+    assert config.num_train_workers == world
+    assert config.output_dir == experiment.env("trainer")["OUTPUT_DIR"]
+    assert config.output_dir.startswith(
+        experiment.container("orchestrator")["volumeMounts"][0]["mountPath"] + "/"
+    )
+    trainer_config = runtime_config(monkeypatch, experiment, "trainer")
+    assert config.max_async_level == trainer_config.max_async_level
+
+
+def test_trainer_world_size_output_dir_and_rendezvous_match_the_objects(
+    monkeypatch: pytest.MonkeyPatch, experiment: Experiment
+) -> None:
+    if "trainer" not in experiment.statefulsets:
+        pytest.skip("no trainer in this example")
+    config = runtime_config(monkeypatch, experiment, "trainer")
+    env = experiment.env("trainer")
+    trainer = experiment.statefulsets["trainer"]
+    assert env["HEADLESS_SERVICE"] == experiment.pod_fqdns("trainer")[0].split(".", 1)[1]
+    assert env["MASTER_ADDR"] == experiment.pod_fqdns("trainer")[0]
+    assert int(env["MASTER_PORT"]) == experiment.port("trainer", "nccl")
+    assert config.output_dir == f"{experiment.container('trainer')['volumeMounts'][0]['mountPath']}/outputs"
+    command = experiment.container("trainer")["command"][2]
+    gpus = int(experiment.container("trainer")["resources"].get("limits", {}).get("nvidia.com/gpu", 0))
+    if "torchrun" in command:
+        per_node = int(re.search(r"--nproc-per-node=(\d+)", command).group(1))
+        assert "--nnodes=$STATEFUL_REPLICAS" in command and "--node-rank=$POD_INDEX" in command
+        assert per_node == gpus
+        assert int(env["STATEFUL_REPLICAS"]) == trainer["spec"]["replicas"]
+        assert config.num_train_workers == per_node * trainer["spec"]["replicas"]
+    else:
+        assert config.num_train_workers == 1 == trainer["spec"]["replicas"] * max(gpus, 1)
+
+
+def test_inference_listens_where_the_services_send_traffic(
+    monkeypatch: pytest.MonkeyPatch, experiment: Experiment
+) -> None:
+    if "inference" not in experiment.statefulsets:
+        pytest.skip("no inference in this example")
+    config = runtime_config(monkeypatch, experiment, "inference")
+    port = experiment.port("inference", "http")
+    assert config.server.port == port
+    assert experiment.container("inference")["readinessProbe"]["httpGet"]["port"] == "http"
+    for service in experiment.services.values():
+        if service["metadata"]["labels"]["app.kubernetes.io/component"] == "inference":
+            assert {"name": "http", "port": port, "protocol": "TCP", "targetPort": "http"} in service["spec"][
+                "ports"
+            ]
