@@ -372,7 +372,12 @@ def fails(argv: list[str], capsys: pytest.CaptureFixture[str], *needles: str) ->
 
 
 BAD_SETS = {
-    "negative_replicas": (["trainer.replicas=-1"], "trainer.replicas", "-1", "an integer >= 0"),
+    "negative_replicas": (
+        ["trainer.replicas=-1"],
+        "trainer.replicas",
+        "-1",
+        "an integer from 0 to 2147483647",
+    ),
     "fractional_replicas": (["trainer.replicas=1.5"], "trainer.replicas", "'1.5'", "an integer"),
     "word_replicas": (["inference.replicas=two"], "inference.replicas", "'two'", "an integer"),
     "fractional_gpu_count": (["trainer.gpu.count=0.5"], "trainer.gpu.count", "'0.5'", "an integer"),
@@ -382,8 +387,16 @@ BAD_SETS = {
     "unknown_key": (["trainer.replica=2"], "trainer.replica", "unknown key", "replicas"),
     "port_zero": (["inference.service.port=0"], "inference.service.port", "0", "1 to 65535"),
     "port_too_high": (["trainer.service.ncclPort=65536"], "trainer.service.ncclPort", "65536", "65535"),
-    "inference_disabled": (["inference.enabled=false"], "inference.enabled", "false", "externalUrls"),
-    "inference_zero_replicas": (["inference.replicas=0"], "inference.replicas", "0", "externalUrls"),
+    "inference_disabled": (
+        ["inference.enabled=false"],
+        "orchestrator.enabled is true but inference is disabled",
+        "inference.externalUrls is empty",
+    ),
+    "inference_zero_replicas": (
+        ["inference.replicas=0"],
+        "orchestrator.enabled is true but inference has no replicas",
+        "inference.externalUrls is empty",
+    ),
     "secret_name": (
         ["config.secrets.enabled=true,config.secrets.name=Keys!"],
         "config.secrets.name",
@@ -554,4 +567,7 @@ def test_console_script_prints_one_line_and_no_traceback(tmp_path: Path) -> None
     )
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr == "prime-rl-k8s: trainer.replicas must be an integer >= 0, got 'two' (a string)\n"
+    assert (
+        result.stderr
+        == "prime-rl-k8s: trainer.replicas must be an integer from 0 to 2147483647, got 'two' (a string)\n"
+    )

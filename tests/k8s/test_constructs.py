@@ -13,7 +13,7 @@ import kubernetes_validate
 import prime_rl_k8s
 import pytest
 from prime_rl_k8s import PrimeRLExperiment, RoleProps, SharedDataVolume
-from prime_rl_k8s.validation import parse_quantity
+from prime_rl_k8s.core.validation import parse_quantity
 
 
 def test_every_public_name_resolves_and_is_documented():
@@ -157,12 +157,12 @@ def test_fails_secret_ref_optional_not_bool(chart):
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        ({"storage_enabled": "yes"}, r"^storage\.enabled must be true or false, got 'yes'$"),
+        ({"storage_enabled": "yes"}, r"^storage_enabled must be true or false, got 'yes'$"),
         ({"trainer": RoleProps(enabled="no")}, r"^trainer\.enabled must be true or false, got 'no'$"),
         ({"cluster_domain": "bad domain"}, r"^cluster_domain must be a DNS-1123 subdomain"),
-        ({"storage_access_modes": ("RWX",)}, r"^storage\.accessModes must be one of ReadWriteOnce"),
-        ({"storage_class_name": "Fast"}, r"^storage\.storageClassName must be a DNS-1123 subdomain"),
-        ({"storage_existing_claim_name": "A"}, r"^storage\.existingClaim must be a DNS-1123 subdomain"),
+        ({"storage_access_modes": ("RWX",)}, r"^storage_access_modes must be one of ReadWriteOnce"),
+        ({"storage_class_name": "Fast"}, r"^storage_class_name must be a DNS-1123 subdomain"),
+        ({"storage_existing_claim_name": "A"}, r"^storage_existing_claim_name must be a DNS-1123 subdomain"),
         ({"labels": {"bad key!": "x"}}, r"^labels key must be a label key"),
     ],
 )

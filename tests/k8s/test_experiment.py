@@ -481,22 +481,22 @@ def test_fails_orchestrator_replicas_other_than_one(chart):
 
 
 def test_fails_bad_gpu_count(chart):
-    _fails(chart, "inference.gpu.count must be at least 0, got -1", inference=RoleProps(gpu_count=-1))
+    _fails(chart, "inference.gpu_count must be at least 0, got -1", inference=RoleProps(gpu_count=-1))
     _fails(
-        chart, "trainer.gpu.count must be an integer of at least 0, got '2'", trainer=RoleProps(gpu_count="2")
+        chart, "trainer.gpu_count must be an integer of at least 0, got '2'", trainer=RoleProps(gpu_count="2")
     )
 
 
-def test_fails_bad_quantity_names_values_path(chart):
+def test_fails_bad_quantity_names_role_prop(chart):
     _fails(
         chart,
-        "trainer.resources.requests.cpu must be a non-negative Kubernetes quantity such as 500m, 4, "
+        "trainer.cpu_request must be a non-negative Kubernetes quantity such as 500m, 4, "
         "16Gi or 1Ti, got 'lots'",
         trainer=RoleProps(cpu_request="lots"),
     )
     _fails(
         chart,
-        "inference.resources.limits.memory must be a non-negative Kubernetes quantity such as 500m, 4, "
+        "inference.memory_limit must be a non-negative Kubernetes quantity such as 500m, 4, "
         "16Gi or 1Ti, got '4GB'",
         inference=RoleProps(memory_limit="4GB"),
     )
@@ -506,7 +506,7 @@ def test_fails_bad_quantity_names_values_path(chart):
 def test_fails_bad_port(chart, port):
     _fails(
         chart,
-        f"inference.service.port must be an integer port between 1 and 65535, got {port!r}",
+        f"inference.port must be an integer port between 1 and 65535, got {port!r}",
         inference=RoleProps(port=port),
     )
 
@@ -514,17 +514,17 @@ def test_fails_bad_port(chart, port):
 def test_fails_bad_nccl_port(chart):
     _fails(
         chart,
-        "trainer.service.ncclPort must be an integer port between 1 and 65535, got 70000",
+        "trainer.nccl_port must be an integer port between 1 and 65535, got 70000",
         trainer=RoleProps(nccl_port=70000),
     )
     _fails(
         chart,
-        "trainer.service.ncclPort must be different from trainer.service.port, got 8000",
+        "trainer.nccl_port must be different from trainer.port, got 8000",
         trainer=RoleProps(nccl_port=8000),
     )
     _fails(
         chart,
-        "orchestrator.service.ncclPort must be different from orchestrator.service.port, got 8000",
+        "orchestrator.nccl_port must be different from orchestrator.port, got 8000",
         orchestrator=RoleProps(port=8000, nccl_port=8000),
     )
 
@@ -544,7 +544,7 @@ def test_fails_role_needing_inference_when_inference_disabled(chart, role):
     other = "trainer" if role == "orchestrator" else "orchestrator"
     _fails(
         chart,
-        f"{role}.enabled is true but inference is disabled and inference.externalUrls is empty; "
+        f"{role}.enabled is true but inference is disabled and external_inference_urls is empty; "
         f"enable inference with at least 1 replica, give external inference URLs, or disable {role}",
         inference=RoleProps(enabled=False),
         **{other: RoleProps(enabled=False)},
@@ -561,7 +561,7 @@ def test_fails_inference_with_zero_replicas(chart):
 def test_fails_storage_disabled_with_orchestrator_and_trainer(chart):
     _fails(
         chart,
-        "storage.enabled must be true while orchestrator and trainer are enabled, got false; they exchange "
+        "storage_enabled must be true while orchestrator and trainer are enabled, got False; they exchange "
         "rollouts and weights through the shared volume",
         storage_enabled=False,
     )
@@ -582,7 +582,7 @@ def test_fails_name_making_generated_name_too_long(chart):
     _fails(
         chart,
         f"name {name!r} is too long: the generated StatefulSet name '{name}-orchestrator' has 53 characters, "
-        "at most 52 are allowed",
+        "at most 52 are allowed (use at most 39 characters)",
         name=name,
     )
 
@@ -596,16 +596,14 @@ def test_fails_bad_namespace(chart, namespace):
 
 
 def test_fails_bad_secret_name(chart):
-    with pytest.raises(
-        PrimeRLConfigError, match=r"^config\.secrets\.name must be a DNS-1123 subdomain .*'My Secret'$"
-    ):
+    with pytest.raises(PrimeRLConfigError, match=r"^secret_name must be a DNS-1123 subdomain .*'My Secret'$"):
         build(chart, secret_name="My Secret")
 
 
 def test_fails_unknown_example(chart):
     _fails(
         chart,
-        "config.example must be one of alphabet-sort, reverse-text, smoke, wordle, got 'chess'",
+        "example must be one of alphabet-sort, reverse-text, smoke, wordle, got 'chess'",
         example="chess",
     )
 
@@ -624,19 +622,19 @@ def test_fails_bad_env_name(chart):
     "urls", [("vllm:8000/v1",), ("ftp://host/v1",), "http://one-string/v1", ("http://a b/v1",)]
 )
 def test_fails_bad_external_urls(chart, urls):
-    with pytest.raises(PrimeRLConfigError, match=r"^inference\.externalUrls must be a.* http\(s\) base URL"):
+    with pytest.raises(PrimeRLConfigError, match=r"^external_inference_urls must be a.* http\(s\) base URL"):
         build(chart, external_inference_urls=urls)
 
 
 def test_fails_bad_image(chart):
     with pytest.raises(
-        PrimeRLConfigError, match=r"^image\.repository must be an image repository .*'Team/Img'$"
+        PrimeRLConfigError, match=r"^image_repository must be an image repository .*'Team/Img'$"
     ):
         build(chart, image_repository="Team/Img")
-    with pytest.raises(PrimeRLConfigError, match=r"^image\.tag must be an image tag .*, got 'v1 beta'$"):
+    with pytest.raises(PrimeRLConfigError, match=r"^image_tag must be an image tag .*, got 'v1 beta'$"):
         build(chart, image_tag="v1 beta")
     with pytest.raises(
-        PrimeRLConfigError, match=r"^image\.pullPolicy must be one of Always, IfNotPresent, Never"
+        PrimeRLConfigError, match=r"^image_pull_policy must be one of Always, IfNotPresent, Never"
     ):
         build(chart, image_pull_policy="sometimes")
 
@@ -649,27 +647,27 @@ def test_fails_role_props_of_wrong_type(chart):
 
 
 def test_fails_auto_start_not_bool(chart):
-    _fails(chart, "trainer.autoStart must be true or false, got 'yes'", trainer=RoleProps(auto_start="yes"))
+    _fails(chart, "trainer.auto_start must be true or false, got 'yes'", trainer=RoleProps(auto_start="yes"))
 
 
 @pytest.mark.parametrize("uid", [-1, 2**31, 1.5, "0", False])
-def test_fails_bad_run_as_user_names_values_path(chart, uid):
+def test_fails_bad_run_as_user_names_prop(chart, uid):
     allowed = "an integer user id from 0 to 2147483647, or None for the image's user"
-    _fails(chart, f"securityContext.runAsUser must be {allowed}, got {uid!r}", run_as_user=uid)
+    _fails(chart, f"run_as_user must be {allowed}, got {uid!r}", run_as_user=uid)
 
 
-def test_fails_bad_anti_affinity_names_values_path(chart):
+def test_fails_bad_anti_affinity_names_role_prop(chart):
     _fails(
         chart,
-        "trainer.podAntiAffinity must be one of required, preferred, got 'always'",
+        "trainer.pod_anti_affinity must be one of required, preferred, got 'always'",
         trainer=RoleProps(pod_anti_affinity="always"),
     )
 
 
 def test_fails_storage_values(chart):
-    with pytest.raises(PrimeRLConfigError, match=r"^storage\.size must be .*, got '4GB'$"):
+    with pytest.raises(PrimeRLConfigError, match=r"^storage_size must be .*, got '4GB'$"):
         build(chart, storage_size="4GB")
-    with pytest.raises(PrimeRLConfigError, match=r"^storage\.mountPath must be an absolute path"):
+    with pytest.raises(PrimeRLConfigError, match=r"^storage_mount_path must be an absolute path"):
         build(chart, storage_mount_path="data")
 
 
@@ -682,7 +680,7 @@ def test_fails_env_not_a_mapping(chart):
 
 
 def test_fails_bad_mount_path_without_storage(chart):
-    with pytest.raises(PrimeRLConfigError, match=r"^storage\.mountPath must be an absolute path .*'out'$"):
+    with pytest.raises(PrimeRLConfigError, match=r"^storage_mount_path must be an absolute path .*'out'$"):
         build(
             chart,
             storage_enabled=False,

@@ -402,11 +402,13 @@ def test_fails_bad_gpu_count(chart, count):
         build(chart, gpu_count=count)
 
 
-def test_fails_error_names_values_path_when_config_path_set(chart):
-    with pytest.raises(PrimeRLConfigError, match=r"^trainer\.gpu\.count must be at least 0, got -2$"):
-        build(chart, gpu_count=-2, config_path="trainer")
-    with pytest.raises(PrimeRLConfigError, match=r"^trainer\.resources\.limits\.memory must be"):
-        build(chart, memory_limit="4GB", config_path="trainer")
+def test_fails_config_path_is_gone_and_errors_name_props(chart):
+    with pytest.raises(TypeError, match="config_path"):
+        build(chart, gpu_count=1, config_path="trainer")
+    with pytest.raises(PrimeRLConfigError, match=r"^gpu_count must be .*at least 0, got -2$"):
+        build(chart, gpu_count=-2)
+    with pytest.raises(PrimeRLConfigError, match=r"^memory_limit must be .*, got '4GB'$"):
+        build(chart, memory_limit="4GB")
 
 
 @pytest.mark.parametrize(
@@ -524,7 +526,7 @@ def test_fails_bad_env_name(chart, name):
 def test_fails_bad_env_value(chart):
     with pytest.raises(
         PrimeRLConfigError,
-        match=r"^env\.LIST must be a string, number, boolean or SecretKeyRef, got \['a'\]$",
+        match=r"^env\.LIST must be a string, number, boolean, SecretKeyRef or FieldRef, got \['a'\]$",
     ):
         build(chart, env={"LIST": ["a"]})
 
@@ -560,7 +562,7 @@ def test_fails_statefulset_name_over_52(chart):
         build(chart, instance=instance)
     assert str(err.value) == (
         f"instance {instance!r} is too long: the generated StatefulSet name '{instance}-trainer' has 53 "
-        "characters, at most 52 are allowed"
+        "characters, at most 52 are allowed (use at most 44 characters)"
     )
 
 

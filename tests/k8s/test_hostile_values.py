@@ -7,7 +7,6 @@ from pathlib import Path
 
 import cdk8s
 import pytest
-
 from prime_rl_k8s import GpuStatefulSet, PrimeRLConfigError, PrimeRLExperiment, RoleProps
 from prime_rl_k8s.cli import main
 

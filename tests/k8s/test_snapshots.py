@@ -11,8 +11,6 @@ from collections.abc import Callable
 import cdk8s
 import pytest
 from cdk8s_plus_28 import k8s
-from syrupy.assertion import SnapshotAssertion
-
 from prime_rl_k8s import (
     FieldRef,
     GpuStatefulSet,
@@ -25,6 +23,7 @@ from prime_rl_k8s import (
 )
 from prime_rl_k8s.core.experiment import ExperimentPlan, PrimeRLExperimentProps
 from prime_rl_k8s.output import manifests_yaml
+from syrupy.assertion import SnapshotAssertion
 
 SCENARIOS: dict[str, Callable[[cdk8s.Chart], object]] = {
     "volume-default": lambda c: SharedDataVolume(c, "v", experiment="exp"),

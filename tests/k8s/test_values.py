@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 import yaml
+from prime_rl_k8s.core.presets import PRESETS
 from prime_rl_k8s.errors import PrimeRLConfigError
-from prime_rl_k8s.presets import PRESETS
-from prime_rl_k8s.values import check_release, default_values, merge, resolve_values
-from prime_rl_k8s.values_errors import ValuesError
-from prime_rl_k8s.values_set import parse_set
+from prime_rl_k8s.values import default_values, merge, plan, resolve_values
+from prime_rl_k8s.values.errors import ValuesError
+from prime_rl_k8s.values.set_parser import parse_set
 
 REPO = Path(__file__).resolve().parents[2]
 VALUES_FILES = sorted((REPO / "examples" / "k8s").glob("*.yaml"))
@@ -126,20 +126,38 @@ def test_defaults_are_the_chart_defaults() -> None:
     assert values["storage"]["accessModes"] == ["ReadWriteMany"]
     assert values["storage"]["mountPath"] == "/data"
     assert values["orchestrator"]["gpu"]["enabled"] is False
-    assert values["inference"]["gpu"] == {"enabled": True, "count": 1}
+    assert values["inference"]["gpu"] == {"enabled": True, "count": None}
     assert values["trainer"]["service"] == {
         "enabled": True,
         "type": "ClusterIP",
         "port": 8000,
         "ncclPort": 29501,
     }
-    assert values["trainer"]["resources"]["requests"] == {"cpu": "1", "memory": "4Gi"}
+    assert values["orchestrator"]["replicas"] == 1
+    for role in ("orchestrator", "inference", "trainer"):
+        assert values[role]["resources"]["requests"] == {"cpu": None, "memory": None}
     assert values["config"] == {
         "example": "reverse-text",
+        "maxAsyncLevel": 1,
         "secrets": {"enabled": False, "name": "prime-rl-secrets"},
     }
     assert values["securityContext"] == {"runAsUser": 1000}
     assert default_values()["trainer"]["autoStart"] is False
+
+
+def test_null_requests_and_gpu_count_take_the_presets_defaults() -> None:
+    roles = plan("exp", resolve_values()).roles
+    resolved = {
+        role: (props.gpu_count, props.cpu_request, props.memory_request) for role, props in roles.items()
+    }
+    assert resolved == {
+        "orchestrator": (0, "1", "2Gi"),
+        "inference": (1, "1", "4Gi"),
+        "trainer": (1, "1", "4Gi"),
+    }
+    set_values = resolve_values(sets=["trainer.gpu.count=4", "trainer.resources.requests.memory=8Gi"])
+    trainer = plan("exp", set_values).roles["trainer"]
+    assert (trainer.gpu_count, trainer.memory_request) == (4, "8Gi")
 
 
 def test_later_file_wins_and_set_wins_over_files(tmp_path: Path) -> None:
@@ -208,7 +226,7 @@ def test_empty_values_file_is_empty(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", VALUES_FILES, ids=[path.stem for path in VALUES_FILES])
 def test_every_values_file_parses(path: Path) -> None:
     values = resolve_values(files=[path])
-    check_release(path.stem, values)
+    plan(path.stem, values)
     assert values["config"]["example"] in PRESETS
 
 
@@ -272,11 +290,10 @@ def fails(sets: list[str] | None = None, set_strings: list[str] | None = None) -
     [
         (["trainer.replica=2"], ["trainer.replica", "unknown key", "replicas", "autoStart"]),
         (["traner.replicas=2"], ["traner", "unknown key at the top level", "did you mean trainer?"]),
-        (["trainer.replicas=1.5"], ["trainer.replicas", "'1.5'", "an integer >= 0"]),
+        (["trainer.replicas=1.5"], ["trainer.replicas", "'1.5'", "an integer from 0 to 2147483647"]),
         (["trainer.replicas=two"], ["trainer.replicas", "'two'", "an integer"]),
-        (["trainer.replicas=-1"], ["trainer.replicas", "-1", "an integer >= 0"]),
-        (["orchestrator.replicas=2"], ["orchestrator.replicas", "2", "exactly 1"]),
-        (["orchestrator.replicas=0"], ["orchestrator.replicas", "0", "exactly 1"]),
+        (["trainer.replicas=-1"], ["trainer.replicas", "-1", "an integer from 0 to 2147483647"]),
+        (["orchestrator.replicas=-1"], ["orchestrator.replicas", "-1", "an integer from 0 to 2147483647"]),
         (["orchestrator.service.ncclPort=0"], ["orchestrator.service.ncclPort", "from 1 to 65535"]),
         (["trainer.env[0].name=A,trainer.env[1].name=A"], ["trainer.env[1].name", "'A'", "not used earlier"]),
         (["trainer.gpu.count=1.5"], ["trainer.gpu.count", "'1.5'", "an integer"]),
@@ -286,12 +303,6 @@ def fails(sets: list[str] | None = None, set_strings: list[str] | None = None) -
         (["trainer.resources.requests.cpu=-1"], ["requests.cpu", "-1", "positive"]),
         (["trainer.service.port=0"], ["trainer.service.port", "0", "from 1 to 65535"]),
         (["trainer.service.ncclPort=70000"], ["trainer.service.ncclPort", "70000", "65535"]),
-        (["inference.enabled=false"], ["inference.enabled must be true while orchestrator.enabled", "false"]),
-        (["inference.replicas=0"], ["inference.replicas must be an integer >= 1 while", "externalUrls"]),
-        (
-            ["inference.replicas=0", "orchestrator.enabled=false"],
-            ["inference.replicas", "while trainer.enabled is true", "trainer.enabled=false", "got 0"],
-        ),
         (["namespace=Research_Team"], ["namespace", "'Research_Team'", "DNS-1123 label"]),
         (["config.secrets.name=My Secret"], ["config.secrets.name", "'My Secret'", "Secret name"]),
         (["config.example=not valid!"], ["config.example", "'not valid!'", "reverse-text, smoke, wordle"]),
@@ -308,7 +319,6 @@ def fails(sets: list[str] | None = None, set_strings: list[str] | None = None) -
         (["storage.accessModes={ReadWriteSometimes}"], ["storage.accessModes[0]", "ReadWriteMany"]),
         (["storage.accessModes={}"], ["storage.accessModes", "at least one"]),
         (["storage.mountPath=data"], ["storage.mountPath", "'data'", "absolute path"]),
-        (["storage.enabled=false,storage.existingClaim=x"], ["storage.existingClaim", "storage.enabled"]),
         (["inference.externalUrls={ftp://x}"], ["inference.externalUrls[0]", "'ftp://x'", "http(s)"]),
         (["trainer.podAntiAffinity=hard"], ["trainer.podAntiAffinity", "'hard'", "required, preferred"]),
         (["trainer.podAntiAffinityTopologyKey=a b"], ["trainer.podAntiAffinityTopologyKey", "label key"]),
@@ -380,9 +390,63 @@ def test_fails_bad_run_as_user_in_values_file(text: str, shown: str, tmp_path: P
     assert str(caught.value) == f"securityContext.runAsUser must be {allowed}, got {shown}"
 
 
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (
+            ["orchestrator.replicas=2"],
+            "orchestrator.replicas must be 1 while the orchestrator is enabled, got 2",
+        ),
+        (
+            ["orchestrator.replicas=0"],
+            "orchestrator.replicas must be 1 while the orchestrator is enabled, got 0",
+        ),
+        (
+            ["inference.enabled=false"],
+            "orchestrator.enabled is true but inference is disabled and inference.externalUrls is empty; "
+            "enable inference with at least 1 replica, give external inference URLs, or disable orchestrator",
+        ),
+        (
+            ["inference.replicas=0"],
+            "orchestrator.enabled is true but inference has no replicas or port and inference.externalUrls "
+            "is empty; enable inference with at least 1 replica, give external inference URLs, or disable "
+            "orchestrator",
+        ),
+        (
+            ["inference.replicas=0", "orchestrator.enabled=false"],
+            "trainer.enabled is true but inference has no replicas or port and inference.externalUrls "
+            "is empty; enable inference with at least 1 replica, give external inference URLs, or disable "
+            "trainer",
+        ),
+        (
+            ["storage.enabled=false"],
+            "storage.enabled must be true while orchestrator and trainer are enabled, got False; they "
+            "exchange rollouts and weights through the shared volume",
+        ),
+    ],
+)
+def test_fails_core_rules_in_values_keys(sets: list[str], message: str) -> None:
+    """Rules the core enforces pass the values layer and fail in `plan`, restated in values keys."""
+    values = resolve_values(sets=sets)
+    with pytest.raises(PrimeRLConfigError) as caught:
+        plan("exp", values)
+    assert str(caught.value) == message
+
+
+def test_fails_existing_claim_with_storage_disabled_in_values_keys() -> None:
+    values = resolve_values(sets=["storage.enabled=false,storage.existingClaim=x"])
+    with pytest.raises(PrimeRLConfigError) as caught:
+        plan("exp", values)
+    message = str(caught.value)
+    assert message.startswith("storage.existingClaim must be ")
+    assert "got 'x'" in message
+    assert "storage.enabled" in message
+    assert "storage_enabled" not in message
+
+
 def test_fails_set_string_replicas() -> None:
     message = fails(set_strings=["trainer.replicas=2"])
-    assert message == "trainer.replicas must be an integer >= 0, got '2' (a string)"
+    assert message == "trainer.replicas must be an integer from 0 to 2147483647, got '2' (a string)"
 
 
 @pytest.mark.parametrize(
@@ -397,17 +461,17 @@ def test_fails_set_string_replicas() -> None:
     ],
 )
 def test_fails_bad_release(release: str, needle: str) -> None:
-    with pytest.raises(ValuesError) as caught:
-        check_release(release, resolve_values())
+    with pytest.raises(PrimeRLConfigError) as caught:
+        plan(release, resolve_values())
     assert str(caught.value).startswith("release ")
     assert needle in str(caught.value)
 
 
 def test_release_limit_follows_enabled_roles() -> None:
     values = resolve_values(sets=["orchestrator.enabled=false", "trainer.enabled=false"])
-    check_release("a" * 40, values)
-    with pytest.raises(ValuesError, match="at most 42 characters"):
-        check_release("a" * 43, values)
+    plan("a" * 42, values)
+    with pytest.raises(PrimeRLConfigError, match=r"^release 'a{43}' is too long: .*at most 42 characters"):
+        plan("a" * 43, values)
 
 
 def test_fails_missing_values_file(tmp_path: Path) -> None:

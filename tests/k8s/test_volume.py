@@ -66,9 +66,11 @@ def test_existing_claim_creates_nothing_and_is_mounted(chart, synth):
     assert synth(chart).docs == []
     assert volume.created is False
     assert volume.claim_name == "team.datasets-rwx"
-    assert volume.volume().name == "shared-data"
-    assert volume.volume().persistent_volume_claim.claim_name == "team.datasets-rwx"
-    assert (volume.volume_mount().name, volume.volume_mount().mount_path) == ("shared-data", "/mnt/data")
+    assert volume.volume() == {
+        "name": "shared-data",
+        "persistentVolumeClaim": {"claimName": "team.datasets-rwx"},
+    }
+    assert volume.volume_mount() == {"name": "shared-data", "mountPath": "/mnt/data"}
 
 
 def test_namespace_from_chart_or_none(make_chart, synth):
@@ -82,42 +84,42 @@ def test_namespace_from_chart_or_none(make_chart, synth):
 
 @pytest.mark.parametrize("size", ["lots", "4GB", "-1Gi", "0", 0, "1 Ti", True])
 def test_fails_bad_size(chart, size):
-    with pytest.raises(PrimeRLConfigError, match=r"^storage\.size must be .*quantity.*, got ") as err:
+    with pytest.raises(PrimeRLConfigError, match=r"^size must be .*quantity.*, got ") as err:
         build(chart, size=size)
     assert repr(size) in str(err.value)
 
 
 @pytest.mark.parametrize("modes", [[], "ReadWriteMany", ["ReadWriteAll"]])
 def test_fails_bad_access_modes(chart, modes):
-    with pytest.raises(PrimeRLConfigError, match=r"^storage\.accessModes must be .*ReadWriteMany"):
+    with pytest.raises(PrimeRLConfigError, match=r"^access_modes must be .*ReadWriteMany"):
         build(chart, access_modes=modes)
 
 
 @pytest.mark.parametrize("path", ["data", "/", "/data/", "/a/../b", "/dev/shm", "/dev/shm/x", "/a//b", 5])
 def test_fails_bad_mount_path(chart, path):
-    with pytest.raises(PrimeRLConfigError, match=r"^storage\.mountPath must be an absolute path") as err:
+    with pytest.raises(PrimeRLConfigError, match=r"^mount_path must be an absolute path") as err:
         build(chart, mount_path=path)
     assert str(err.value).endswith(f"got {path!r}")
 
 
 @pytest.mark.parametrize("claim", ["Shared_Data", "", "-x", "x" * 254])
 def test_fails_bad_existing_claim(chart, claim):
-    with pytest.raises(PrimeRLConfigError, match=r"^storage\.existingClaim must be a DNS-1123 subdomain"):
+    with pytest.raises(PrimeRLConfigError, match=r"^existing_claim_name must be a DNS-1123 subdomain"):
         build(chart, existing_claim_name=claim)
 
 
 def test_fails_bad_storage_class(chart):
-    with pytest.raises(PrimeRLConfigError, match=r"^storage\.storageClassName must be a DNS-1123 subdomain"):
+    with pytest.raises(PrimeRLConfigError, match=r"^storage_class_name must be a DNS-1123 subdomain"):
         build(chart, storage_class_name="Fast SSD")
 
 
 def test_fails_retain_not_bool(chart):
-    with pytest.raises(PrimeRLConfigError, match=r"^storage\.retain must be true or false, got 'yes'$"):
+    with pytest.raises(PrimeRLConfigError, match=r"^retain_on_delete must be true or false, got 'yes'$"):
         build(chart, retain_on_delete="yes")
 
 
 def test_fails_bad_experiment_name(chart):
-    with pytest.raises(PrimeRLConfigError, match=r"^name must be a DNS-1035 label .*, got 'Exp'$"):
+    with pytest.raises(PrimeRLConfigError, match=r"^experiment must be a DNS-1035 label .*, got 'Exp'$"):
         build(chart, experiment="Exp")
 
 
@@ -126,6 +128,16 @@ def test_fails_claim_name_too_long(chart):
     with pytest.raises(PrimeRLConfigError) as err:
         build(chart, experiment=experiment)
     assert str(err.value) == (
-        f"name {experiment!r} is too long: the generated PersistentVolumeClaim name "
-        f"'{experiment}-shared-data' has 64 characters, at most 63 are allowed"
+        f"experiment {experiment!r} is too long: the generated PersistentVolumeClaim name "
+        f"'{experiment}-shared-data' has 64 characters, at most 63 are allowed (use at most 51 characters)"
     )
+
+
+def test_fails_long_value_is_cut_short_in_the_message(chart):
+    claim = "x" * 254
+    with pytest.raises(PrimeRLConfigError) as err:
+        build(chart, existing_claim_name=claim)
+    message = str(err.value)
+    assert message.startswith("existing_claim_name must be a DNS-1123 subdomain")
+    shown = message.split(", got ", 1)[1]
+    assert shown == repr(claim)[:117] + "..."

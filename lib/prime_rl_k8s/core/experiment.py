@@ -170,10 +170,11 @@ class ExperimentPlan:
             shared = {"volumes": (volume.volume(),), "volume_mounts": (volume.volume_mount(),)}
         else:
             if props.storage_existing_claim_name is not None:
-                raise fail(
+                raise config_error(
+                    "{0} must be None while {1} is false, got "
+                    + escape(repr(props.storage_existing_claim_name)),
                     "storage_existing_claim_name",
-                    props.storage_existing_claim_name,
-                    "None while storage_enabled is false",
+                    "storage_enabled",
                 )
             self.mount_path = require_mount_path(props.storage_mount_path, "storage_mount_path")
             shared = {}
@@ -186,7 +187,7 @@ class ExperimentPlan:
 
         base = {role: self._base_props(role, role_props, shared) for role, role_props in enabled.items()}
         self.addresses: dict[str, StatefulSetAddress] = {
-            role: statefulset_address(role_base, f"{role}.") for role, role_base in base.items()
+            role: statefulset_address(role_base, f"{role}.", "name") for role, role_base in base.items()
         }
         self.inference_urls = self._inference_urls(base)
         self.trainer_world_size: int | None = None

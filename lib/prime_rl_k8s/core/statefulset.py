@@ -133,15 +133,18 @@ class StatefulSetAddress:
         return f"{self.pod_name(index)}.{self.headless_service_fqdn}"
 
 
-def statefulset_address(props: GpuStatefulSetProps, prefix: str = "") -> StatefulSetAddress:
+def statefulset_address(
+    props: GpuStatefulSetProps, prefix: str = "", instance_field: str = "instance"
+) -> StatefulSetAddress:
     """Validate the naming props and return the address, before anything else is checked.
 
-    The experiment needs a role's address (for URLs and ``MASTER_ADDR``) to write that role's env.
+    The experiment needs a role's address (for URLs and ``MASTER_ADDR``) to write that role's env;
+    it calls its own name, which becomes ``instance``, ``name`` (``instance_field``).
     """
-    instance = require_dns1035_label(props.instance, "instance")
+    instance = require_dns1035_label(props.instance, instance_field)
     component = require_dns1035_label(props.component, "component")
     if props.name is None:
-        name, source_field, source = f"{instance}-{component}", "instance", instance
+        name, source_field, source = f"{instance}-{component}", instance_field, instance
     else:
         name = source = require_dns1035_label(props.name, "name")
         source_field = "name"

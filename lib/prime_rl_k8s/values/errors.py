@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import PrimeRLConfigError, escape
+from ..errors import PrimeRLConfigError
 
 _MAX_SHOWN = 80
 
@@ -51,4 +51,4 @@ class ValuesError(PrimeRLConfigError):
             message = f"{key} must be {allowed}, got {got or show(value)}"
         else:
             message = f"{key}: {problem}; allowed: {allowed}"
-        super().__init__(escape(message))
+        super().__init__(message)
