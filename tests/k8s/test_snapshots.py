@@ -210,3 +210,61 @@ def test_from_props_equals_keyword_props(chart, make_chart) -> None:
 def test_cli_yaml_writer_keeps_order_and_types() -> None:
     text = manifests_yaml([{"apiVersion": "v1", "kind": "ConfigMap", "data": {"b": "1", "a": "true"}}])
     assert text == "apiVersion: v1\nkind: ConfigMap\ndata:\n  b: '1'\n  a: 'true'\n"
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"volumes": {"name": "x"}}, r"^volumes must be a list, got"),
+        ({"volumes": [{"name": "x"}]}, r"^volumes\[0\] must be a mapping with a name and one volume source"),
+        ({"volumes": [{"name": "Bad", "emptyDir": {}}]}, r"^volumes\[0\]\.name must be a DNS-1123 label"),
+        (
+            {"volumes": [{"name": "x", "emptyDir": {}}, {"name": "x", "emptyDir": {}}]},
+            r"^volumes\[1\]\.name must be a volume name not used already",
+        ),
+        (
+            {"volume_mounts": [{"name": "x"}]},
+            r"^volume_mounts\[0\] must be a mapping with name and mountPath",
+        ),
+        (
+            {"volume_mounts": [{"name": "nope", "mountPath": "/x"}]},
+            r"^volume_mounts\[0\]\.name must be the name of one of the pod's volumes",
+        ),
+        (
+            {
+                "volumes": [{"name": "x", "emptyDir": {}}],
+                "volume_mounts": [{"name": "x", "mountPath": "/dev/shm"}],
+            },
+            r"^volume_mounts\[0\]\.mountPath must be an absolute path",
+        ),
+    ],
+)
+def test_fails_bad_volumes_and_mounts(chart, props, message) -> None:
+    with pytest.raises(PrimeRLConfigError, match=message):
+        GpuStatefulSet(chart, "s", instance="exp", component="trainer", image="img:1", **props)
+
+
+def test_volumes_and_mounts_props_come_before_dev_shm(chart, synth) -> None:
+    GpuStatefulSet(
+        chart,
+        "s",
+        instance="exp",
+        component="trainer",
+        image="img:1",
+        gpu_count=1,
+        volumes=[
+            k8s.Volume(
+                name="cache", empty_dir=k8s.EmptyDirVolumeSource(size_limit=k8s.Quantity.from_string("1Gi"))
+            )
+        ],
+        volume_mounts=[{"name": "cache", "mountPath": "/cache"}],
+    )
+    manifests = synth(chart)
+    assert manifests.pod_spec("exp-trainer")["volumes"][0] == {
+        "emptyDir": {"sizeLimit": "1Gi"},
+        "name": "cache",
+    }
+    assert [m["mountPath"] for m in manifests.container("exp-trainer")["volumeMounts"]] == [
+        "/cache",
+        "/dev/shm",
+    ]

@@ -140,13 +140,11 @@ class GpuStatefulSet(Construct):
                 service_enabled=service_enabled,
                 service_type=service_type,
                 node_selector={} if node_selector is None else node_selector,
-                tolerations=[kubernetes_json(t, "toleration") for t in tolerations]
-                if isinstance(tolerations, Sequence) and not isinstance(tolerations, str)
-                else tolerations,
+                tolerations=_as_json(tolerations, "toleration"),
                 pod_anti_affinity=pod_anti_affinity,
                 anti_affinity_topology_key=anti_affinity_topology_key,
-                volumes=(*shared_volumes, *(kubernetes_json(v, "volume") for v in volumes)),
-                volume_mounts=(*shared_mounts, *volume_mounts),
+                volumes=_after(shared_volumes, _as_json(volumes, "volume")),
+                volume_mounts=_after(shared_mounts, volume_mounts),
                 labels={} if labels is None else labels,
                 readiness_path=readiness_path,
                 run_as_user=run_as_user,
@@ -285,3 +283,20 @@ class GpuStatefulSet(Construct):
     def add_pod_annotation(self, key: str, value: str) -> tuple[str, str]:
         """Annotate the pod template (changing it rolls the pods); a key already set is refused."""
         return self.model.add_pod_annotation(key, value)
+
+
+def _as_json(items: Any, kind: str) -> Any:
+    """Each typed cdk8s-plus-28 struct of a list as Kubernetes JSON; anything else as given.
+
+    A value that is not a list goes through unchanged, so the core reports it by its prop name.
+    """
+    if isinstance(items, str) or not isinstance(items, Sequence):
+        return items
+    return [kubernetes_json(item, kind) for item in items]
+
+
+def _after(first: tuple[dict[str, Any], ...], items: Any) -> Any:
+    """``first`` followed by ``items``; anything but a list goes through for the core to report."""
+    if isinstance(items, str) or not isinstance(items, Sequence):
+        return items
+    return (*first, *items)

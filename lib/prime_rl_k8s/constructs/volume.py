@@ -69,7 +69,7 @@ class SharedDataVolume(Construct):
             self.claim = RenderedApiObject(
                 self,
                 "Default",
-                self._render,
+                self.model.claim_manifest,
                 api_version="v1",
                 kind="PersistentVolumeClaim",
                 name=self.model.claim_name,
@@ -106,8 +106,3 @@ class SharedDataVolume(Construct):
     def volume_mount(self) -> dict[str, Any]:
         """The container `volumeMounts` entry that mounts the claim at :attr:`mount_path`."""
         return self.model.volume_mount()
-
-    def _render(self) -> dict[str, Any]:
-        rendered = self.model.manifest()
-        assert rendered is not None
-        return rendered

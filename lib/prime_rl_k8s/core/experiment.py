@@ -208,9 +208,7 @@ class ExperimentPlan:
         """Every object of the experiment, in the order the constructs synthesize them."""
         docs: list[dict[str, Any]] = []
         if self.volume is not None:
-            claim = SharedDataModel(self.volume, _storage_field).manifest()
-            if claim is not None:
-                docs.append(claim)
+            docs.extend(SharedDataModel(self.volume, _storage_field).manifests())
         for role_props in self.roles.values():
             docs.extend(GpuStatefulSetModel(role_props).manifests())
         return docs

@@ -198,15 +198,19 @@ class GpuStatefulSetModel:
         self.node_selector = require_labels(props.node_selector, f("node_selector"))
         self.tolerations = self._tolerations(props.tolerations)
         self.affinity = self._affinity(props.pod_anti_affinity, props.anti_affinity_topology_key)
-        self.volumes = [dict(volume) for volume in props.volumes]
-        self.volume_mounts = [dict(mount) for mount in props.volume_mounts]
+        self.volumes: list[dict[str, Any]] = []
+        self.volume_mounts: list[dict[str, Any]] = []
+        for index, volume in enumerate(_sequence(props.volumes, f("volumes"))):
+            self.volumes.append(self._volume(volume, f"{f('volumes')}[{index}]"))
+        for index, mount in enumerate(_sequence(props.volume_mounts, f("volume_mounts"))):
+            self.volume_mounts.append(self._mount(mount, f"{f('volume_mounts')}[{index}]"))
         self._shm_volume()
         self.readiness_probe = self._readiness(props.readiness_path)
         self.run_as_user = props.run_as_user
         if self.run_as_user is not None:
             require_user_id(self.run_as_user, f("run_as_user"))
         self.pod_annotations: dict[str, str] = {}
-        self.container_env()
+        self.container_env()  # the props' env merged into the contract env must render too
 
     # -- facts ---------------------------------------------------------------------------------
     @property
@@ -237,34 +241,23 @@ class GpuStatefulSetModel:
 
     def add_volume(
         self, volume: Mapping[str, Any], mount_path: str | None = None, *, read_only: bool = False
-    ):
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Add a pod volume (Kubernetes JSON) and, with ``mount_path``, mount it in the container.
 
         Returns the volume and the mount (None without ``mount_path``). A volume name or mount
         path already in use is refused.
         """
-        field = self._field("volumes")
-        if not isinstance(volume, Mapping) or len(volume) != 2 or "name" not in volume:
-            raise fail(
-                field,
-                volume,
-                "a mapping with a name and one volume source, such as {'name': 'cache', 'emptyDir': {}}",
-            )
-        name = require_dns1123_label(volume["name"], f"{field}.name")
-        if name in {v["name"] for v in self.volumes}:
-            raise fail(f"{field}.name", name, "a volume name not used already")
+        entry = self._volume(volume, self._field("volumes"))
         mount: dict[str, Any] | None = None
         if mount_path is not None:
-            path = require_mount_path(mount_path, f"{self._field('volume_mounts')}.mountPath")
-            if path in {m["mountPath"] for m in self.volume_mounts}:
-                raise fail(f"{self._field('volume_mounts')}.mountPath", path, "a mount path not used already")
-            mount = {"mountPath": path, "name": name}
+            mount = {"mountPath": mount_path, "name": entry["name"]}
             if require_bool(read_only, "read_only"):
                 mount["readOnly"] = True
-        self.volumes.append(dict(volume))
+            mount = self._mount(mount, self._field("volume_mounts"), volumes=[*self.volumes, entry])
+        self.volumes.append(entry)
         if mount is not None:
             self.volume_mounts.append(mount)
-        return dict(volume), mount
+        return dict(entry), mount
 
     def add_toleration(self, toleration: Mapping[str, Any]) -> dict[str, Any]:
         """Add a toleration (Kubernetes JSON); one equal to a toleration already there is refused."""
@@ -395,6 +388,38 @@ class GpuStatefulSetModel:
             raise fail(field, dict(ports), "distinct port numbers")
         return checked
 
+    def _volume(self, volume: Any, field: str) -> dict[str, Any]:
+        """A pod volume: a name and exactly one source, the name not taken yet."""
+        if not isinstance(volume, Mapping) or len(volume) != 2 or "name" not in volume:
+            allowed = "a mapping with a name and one volume source, such as {'name': 'cache', 'emptyDir': {}}"
+            raise fail(field, volume, allowed)
+        name = require_dns1123_label(volume["name"], f"{field}.name")
+        if name in {existing["name"] for existing in self.volumes}:
+            raise fail(f"{field}.name", name, "a volume name not used already")
+        return dict(volume)
+
+    def _mount(
+        self, mount: Any, field: str, volumes: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """A container mount of one of the pod's volumes, at a path not taken yet."""
+        if not isinstance(mount, Mapping) or "name" not in mount or "mountPath" not in mount:
+            raise fail(
+                field,
+                mount,
+                "a mapping with name and mountPath, such as {'name': 'cache', 'mountPath': '/cache'}",
+            )
+        path = require_mount_path(mount["mountPath"], f"{field}.mountPath")
+        if path in {existing["mountPath"] for existing in self.volume_mounts}:
+            raise fail(f"{field}.mountPath", path, "a mount path not used already")
+        names = {volume["name"] for volume in (self.volumes if volumes is None else volumes)}
+        if mount["name"] not in names:
+            raise fail(
+                f"{field}.name",
+                mount["name"],
+                "the name of one of the pod's volumes: " + ", ".join(sorted(names)),
+            )
+        return dict(mount)
+
     def _command(self, command: Any) -> list[str] | None:
         field = self._field("command")
         if command is None:
@@ -516,6 +541,12 @@ class GpuStatefulSetModel:
             raise config_error("{0} is set but no port is set to probe", field)
         port = next(iter(self.ports))
         return {"failureThreshold": 3, "httpGet": {"path": path, "port": port}, "periodSeconds": 10}
+
+
+def _sequence(value: Any, field: str) -> Sequence[Any]:
+    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
+        raise fail(field, value, "a list")
+    return value
 
 
 def _toleration(value: Any, field: str) -> dict[str, Any]:

@@ -87,10 +87,12 @@ class SharedDataModel:
         self.access_modes = [require_one_of(mode, f("access_modes"), ACCESS_MODES) for mode in modes]
         self.size = require_quantity(props.size, f("size"), positive=True)
 
-    def manifest(self) -> dict[str, Any] | None:
-        """The PersistentVolumeClaim, or None when pods mount an existing claim."""
-        if not self.created:
-            return None
+    def manifests(self) -> list[dict[str, Any]]:
+        """The PersistentVolumeClaim, or nothing when pods mount an existing claim."""
+        return [self.claim_manifest()] if self.created else []
+
+    def claim_manifest(self) -> dict[str, Any]:
+        """The PersistentVolumeClaim this volume creates (only when :attr:`created`)."""
         annotations = dict(RETAIN_ANNOTATIONS) if self.retain_on_delete else None
         return manifest(
             "v1",
