@@ -8,7 +8,8 @@ Printed, all from one run so the ratios share the machine's state:
    cdk8s constructs (construct + ``synth_yaml``) and through the render core alone
    (``ExperimentPlan(...).manifests()``), timed in this process with the two paths interleaved.
    The marginal figure is ``(t(n) - t(1)) / (n - 1)``; at n = 1 it is the whole cost.
-2. Whole processes, interleaved round by round: ``prime-rl-k8s synth`` of the reverse-text values
+2. Whole processes, interleaved round by round, timed first (before this process starts Node.js,
+   which would slow every fork): ``prime-rl-k8s synth`` of the reverse-text values
    file, a bare ``python -c 'import yaml'``, ``python -m apps`` and, when ``--helm`` and
    ``--chart`` are given, ``helm template`` of the original chart with the same values file.
    Medians, and the medians of the per-round ratios.
@@ -78,7 +79,7 @@ def in_process(sizes: list[int], runs: int) -> None:
         for size in sizes:
             for name, fn in (("constructs", construct_path), ("core", core_path)):
                 totals.setdefault((name, size), []).append(_timed(fn, size))
-    print(f"## Per experiment, in process (median of {runs} interleaved runs)")
+    print(f"\n## Per experiment, in process (median of {runs} interleaved runs)")
     print("| experiments | constructs ms | constructs marginal ms/exp | core ms | core marginal ms/exp |")
     print("|---|---|---|---|---|")
     base = {name: statistics.median(totals[(name, sizes[0])]) for name in ("constructs", "core")}
@@ -114,7 +115,7 @@ def whole_processes(runs: int, helm: str | None, chart: str | None) -> None:
             for name, command in commands.items():
                 times[name].append(_run(command))
         del os.environ["CDK8S_OUTDIR"]
-    print(f"\n## Whole processes (median of {runs} interleaved rounds)")
+    print(f"## Whole processes (median of {runs} interleaved rounds)")
     print("| command | median ms |")
     print("|---|---|")
     for name, values in times.items():
@@ -165,6 +166,15 @@ print(json.dumps({{"heap_mib": heap / 2**20, "python_rss_mib": rss, "node_rss_mi
     )
 
 
+def compile_bytecode() -> None:
+    """Compile the library as `pip install` does, so no run pays for compiling the sources
+    (shells with PYTHONDONTWRITEBYTECODE would otherwise recompile them on every start)."""
+    import compileall
+
+    for folder in ("lib", "apps"):
+        compileall.compile_dir(REPO / folder, quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100])
@@ -172,8 +182,9 @@ def main() -> None:
     parser.add_argument("--helm", help="a helm binary, to time `helm template` of the original chart")
     parser.add_argument("--chart", help="the original chart's directory (k8s/prime-rl)")
     args = parser.parse_args()
-    in_process(sorted(args.sizes), args.runs)
+    compile_bytecode()
     whole_processes(args.runs, args.helm, args.chart)
+    in_process(sorted(args.sizes), args.runs)
     memory(max(args.sizes))
 
 

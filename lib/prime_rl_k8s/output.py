@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,10 @@ def write_atomically(directory: Path, files: Mapping[str, str], prune_suffix: st
     With `prune_suffix`, files of that suffix that are not in `files` are removed afterwards, so a
     regenerated output directory never keeps manifests of deleted apps.
     """
+    import os
+    import shutil
+    import tempfile
+
     directory.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".synth-", dir=directory))
     try:

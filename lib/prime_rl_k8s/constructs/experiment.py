@@ -18,7 +18,7 @@ from ..core.naming import DEFAULT_CLUSTER_DOMAIN
 from ..core.presets import INFERENCE, ORCHESTRATOR, TRAINER
 from ..core.statefulset import DEFAULT_RUN_AS_USER
 from .gpu_statefulset import GpuStatefulSet
-from .rendered import resolve_namespace
+from .rendered import ChartContext
 from .volume import SharedDataVolume
 
 
@@ -98,10 +98,13 @@ class PrimeRLExperiment(Construct):
         cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
     ) -> None:
         super().__init__(scope, id)
+        self._context = ChartContext.of(scope, namespace)
+        #: The enclosing Chart's namespace and labels, handed to child constructs.
+        self.chart_context = ChartContext.of(scope, None)
         self.plan = ExperimentPlan(
             PrimeRLExperimentProps(
                 name=name,
-                namespace=resolve_namespace(self, namespace),
+                namespace=self._context.namespace,
                 example=example,
                 image_repository=image_repository,
                 image_tag=image_tag,

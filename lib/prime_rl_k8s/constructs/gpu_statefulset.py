@@ -16,7 +16,7 @@ from ..core.statefulset import (
     GpuStatefulSetModel,
     GpuStatefulSetProps,
 )
-from .rendered import RenderedApiObject, kubernetes_json, resolve_namespace
+from .rendered import ChartContext, RenderedApiObject, kubernetes_json
 from .volume import SharedDataVolume
 
 
@@ -115,6 +115,9 @@ class GpuStatefulSet(Construct):
         cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
     ) -> None:
         super().__init__(scope, id)
+        self._context = ChartContext.of(scope, namespace)
+        #: The enclosing Chart's namespace and labels, handed to child constructs.
+        self.chart_context = ChartContext.of(scope, None)
         shared_volumes, shared_mounts = (
             ((shared_data.volume(),), (shared_data.volume_mount(),)) if shared_data is not None else ((), ())
         )
@@ -124,7 +127,7 @@ class GpuStatefulSet(Construct):
                 component=component,
                 image=image,
                 name=name,
-                namespace=resolve_namespace(self, namespace),
+                namespace=self._context.namespace,
                 replicas=replicas,
                 gpu_count=gpu_count,
                 command=command,
@@ -159,7 +162,7 @@ class GpuStatefulSet(Construct):
             api_version="apps/v1",
             kind="StatefulSet",
             name=model.name,
-            namespace=model.namespace,
+            context=self._context,
         )
         self.headless_service = RenderedApiObject(
             self,
@@ -168,7 +171,7 @@ class GpuStatefulSet(Construct):
             api_version="v1",
             kind="Service",
             name=model.address.headless_service_name,
-            namespace=model.namespace,
+            context=self._context,
         )
         self.service: RenderedApiObject | None = None
         if model.service_enabled:
@@ -179,7 +182,7 @@ class GpuStatefulSet(Construct):
                 api_version="v1",
                 kind="Service",
                 name=model.name,
-                namespace=model.namespace,
+                context=self._context,
             )
 
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any
 from constructs import Construct
 
 from ..core.volume import DEFAULT_MOUNT_PATH, SharedDataModel, SharedDataVolumeProps
-from .rendered import RenderedApiObject, resolve_namespace
+from .rendered import ChartContext, RenderedApiObject
 
 
 class SharedDataVolume(Construct):
@@ -52,6 +52,9 @@ class SharedDataVolume(Construct):
         labels: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id)
+        self._context = ChartContext.of(scope, namespace)
+        #: The enclosing Chart's namespace and labels, handed to child constructs.
+        self.chart_context = ChartContext.of(scope, None)
         props = SharedDataVolumeProps(
             experiment=experiment,
             storage_class_name=storage_class_name,
@@ -60,7 +63,7 @@ class SharedDataVolume(Construct):
             existing_claim_name=existing_claim_name,
             mount_path=mount_path,
             retain_on_delete=retain_on_delete,
-            namespace=resolve_namespace(self, namespace),
+            namespace=self._context.namespace,
             labels=labels or {},
         )
         self.model = SharedDataModel(props)
@@ -73,7 +76,7 @@ class SharedDataVolume(Construct):
                 api_version="v1",
                 kind="PersistentVolumeClaim",
                 name=self.model.claim_name,
-                namespace=self.model.namespace,
+                context=self._context,
             )
 
     @classmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..errors import PrimeRLConfigError
@@ -15,6 +14,8 @@ def show(value: Any) -> str:
     if isinstance(value, str):
         text = repr(value)
     else:
+        import json  # only on the error path: the CLI starts faster without it
+
         try:
             text = json.dumps(value, default=str)
         except (TypeError, ValueError):

@@ -6,7 +6,6 @@ returns the normalised value, so the rest of the values layer works with clean P
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -246,6 +245,8 @@ class Obj(Field):
 
     def _closest(self, key: str) -> str | None:
         """The known key a typo most likely meant (case-insensitive), for a "did you mean" hint."""
+        import difflib  # only on the error path: the CLI starts faster without it
+
         by_lower = {name.lower(): name for name in self.fields}
         close = difflib.get_close_matches(key.lower(), by_lower, n=1, cutoff=0.75)
         return by_lower[close[0]] if close else None
