@@ -101,8 +101,7 @@ class Experiment:
 
 def runtime_config(monkeypatch: pytest.MonkeyPatch, experiment: Experiment, role: str) -> Any:
     args = experiment.runtime_args(role)
-    if args is None:
-        pytest.skip(f"{role} idles in this example (autoStart false)")
+    assert args is not None, f"{role} idles in this example"
     for name in RUNTIME_ENV:
         monkeypatch.delenv(name, raising=False)
     for name, value in experiment.env(role).items():
@@ -110,16 +109,27 @@ def runtime_config(monkeypatch: pytest.MonkeyPatch, experiment: Experiment, role
     return load_config(CONFIGS[role], args)
 
 
-@pytest.fixture(params=DIST_FILES, ids=[p.name.removesuffix(".k8s.yaml") for p in DIST_FILES])
-def experiment(request: pytest.FixtureRequest) -> Experiment:
-    return Experiment(request.param)
+def examples_running(role: str) -> list[Any]:
+    """The dist files whose `role` runs its command (idle pods in `sleep infinity` have no config)."""
+    params = []
+    for path in DIST_FILES:
+        experiment = Experiment(path)
+        if role in experiment.statefulsets and experiment.runtime_args(role) is not None:
+            params.append(pytest.param(experiment, id=path.name.removesuffix(".k8s.yaml")))
+    return params
 
 
+def test_every_runtime_role_is_covered() -> None:
+    """At least the three RL examples, smoke and multi-node run every role with its runtime."""
+    assert len(examples_running("orchestrator")) >= 5
+    assert len(examples_running("trainer")) >= 5
+    assert len(examples_running("inference")) >= 6
+
+
+@pytest.mark.parametrize("experiment", examples_running("orchestrator"))
 def test_orchestrator_reaches_every_inference_pod_and_agrees_with_the_trainer(
     monkeypatch: pytest.MonkeyPatch, experiment: Experiment
 ) -> None:
-    if "orchestrator" not in experiment.statefulsets:
-        pytest.skip("no orchestrator in this example")
     config = runtime_config(monkeypatch, experiment, "orchestrator")
     port = experiment.port("inference", "http")
     assert config.client.urls == [f"http://{host}:{port}/v1" for host in experiment.pod_fqdns("inference")]
@@ -135,11 +145,10 @@ def test_orchestrator_reaches_every_inference_pod_and_agrees_with_the_trainer(
     assert config.max_async_level == trainer_config.max_async_level
 
 
+@pytest.mark.parametrize("experiment", examples_running("trainer"))
 def test_trainer_world_size_output_dir_and_rendezvous_match_the_objects(
     monkeypatch: pytest.MonkeyPatch, experiment: Experiment
 ) -> None:
-    if "trainer" not in experiment.statefulsets:
-        pytest.skip("no trainer in this example")
     config = runtime_config(monkeypatch, experiment, "trainer")
     env = experiment.env("trainer")
     trainer = experiment.statefulsets["trainer"]
@@ -159,11 +168,10 @@ def test_trainer_world_size_output_dir_and_rendezvous_match_the_objects(
         assert config.num_train_workers == 1 == trainer["spec"]["replicas"] * max(gpus, 1)
 
 
+@pytest.mark.parametrize("experiment", examples_running("inference"))
 def test_inference_listens_where_the_services_send_traffic(
     monkeypatch: pytest.MonkeyPatch, experiment: Experiment
 ) -> None:
-    if "inference" not in experiment.statefulsets:
-        pytest.skip("no inference in this example")
     config = runtime_config(monkeypatch, experiment, "inference")
     port = experiment.port("inference", "http")
     assert config.server.port == port
