@@ -142,7 +142,13 @@ def test_orchestrator_reaches_every_inference_pod_and_agrees_with_the_trainer(
         experiment.container("orchestrator")["volumeMounts"][0]["mountPath"] + "/"
     )
     trainer_config = runtime_config(monkeypatch, experiment, "trainer")
-    assert config.max_async_level == trainer_config.max_async_level
+    # Both read the one setting the deployment makes, not each its own default.
+    assert experiment.env("orchestrator")["MAX_ASYNC_LEVEL"] == experiment.env("trainer")["MAX_ASYNC_LEVEL"]
+    assert (
+        config.max_async_level
+        == trainer_config.max_async_level
+        == int(experiment.env("trainer")["MAX_ASYNC_LEVEL"])
+    )
 
 
 @pytest.mark.parametrize("experiment", examples_running("trainer"))
