@@ -19,11 +19,11 @@ from .statefulset import (
     statefulset_address,
 )
 from .validation import (
-    HTTP_BASE_URL,
     PULL_POLICIES,
     config_error,
     fail,
     parse_quantity,
+    require_base_url,
     require_bool,
     require_dns1035_label,
     require_dns1123_label,
@@ -359,10 +359,7 @@ def _urls(urls: Any) -> tuple[str, ...]:
     field = "external_inference_urls"
     if isinstance(urls, str) or not isinstance(urls, Sequence):
         raise fail(field, urls, "a list of http(s) base URLs such as http://vllm:8000/v1")
-    for url in urls:
-        if not isinstance(url, str) or not HTTP_BASE_URL.match(url):
-            raise fail(field, url, "an http(s) base URL such as http://vllm:8000/v1")
-    return tuple(urls)
+    return tuple(require_base_url(url, field) for url in urls)
 
 
 def _secret_env(secret_name: str | None) -> dict[str, SecretKeyRef]:

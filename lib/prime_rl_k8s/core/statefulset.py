@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,6 +30,7 @@ from .validation import (
     fail,
     parse_quantity,
     require_bool,
+    require_command,
     require_dns1035_label,
     require_dns1123_label,
     require_dns1123_subdomain,
@@ -40,6 +40,7 @@ from .validation import (
     require_label_value,
     require_labels,
     require_mount_path,
+    require_number,
     require_one_of,
     require_port,
     require_port_name,
@@ -421,16 +422,7 @@ class GpuStatefulSetModel:
         return dict(mount)
 
     def _command(self, command: Any) -> list[str] | None:
-        field = self._field("command")
-        if command is None:
-            return None
-        if isinstance(command, str):
-            if not command.strip():
-                raise fail(field, command, "a non-empty shell command or argv list")
-            return ["bash", "-c", command]
-        if not isinstance(command, Sequence) or not command or not all(isinstance(a, str) for a in command):
-            raise fail(field, command, "a non-empty shell command or a list of strings")
-        return list(command)
+        return None if command is None else require_command(command, self._field("command"))
 
     def _resources(self) -> dict[str, Any]:
         props = self.props
@@ -474,13 +466,7 @@ class GpuStatefulSetModel:
         if shm_size_gib is None:
             size = Decimal(DEFAULT_GPU_SHM_SIZE_GIB) if self.gpu_count > 0 else Decimal(0)
         else:
-            if (
-                isinstance(shm_size_gib, bool)
-                or not isinstance(shm_size_gib, int | float)
-                or not math.isfinite(shm_size_gib)
-                or shm_size_gib < 0
-            ):
-                raise fail(field, shm_size_gib, "a number of GiB of at least 0 (0 disables /dev/shm)")
+            require_number(shm_size_gib, field, allowed="a number of GiB of at least 0 (0 disables /dev/shm)")
             size = Decimal(str(shm_size_gib))
         if size <= 0:
             return

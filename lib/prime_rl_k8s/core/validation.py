@@ -8,8 +8,9 @@ Python API and the CLI report every rule in the same words.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -109,7 +110,8 @@ def require_int(value: Any, field: str, *, minimum: int = 0, maximum: int = MAX_
     Bools and floats (even 2.0) are rejected as YAML typos.
     """
     if isinstance(value, bool) or not isinstance(value, int):
-        raise fail(field, value, f"an integer of at least {minimum}")
+        bounds = f"of at least {minimum}" if maximum == MAX_INT32 else f"from {minimum} to {maximum}"
+        raise fail(field, value, f"an integer {bounds}")
     if value < minimum:
         raise fail(field, value, f"at least {minimum}")
     if value > maximum:
@@ -139,8 +141,8 @@ def require_one_of(value: Any, field: str, allowed: Iterable[str]) -> str:
 
 def require_dns1035_label(value: Any, field: str) -> str:
     """Service and StatefulSet names: lowercase letters, digits and '-', starting with a letter."""
-    text = require_str(value, field)
-    if len(text) > MAX_NAME_LENGTH or not DNS1035_LABEL.match(text):
+    text = value if isinstance(value, str) else ""
+    if not isinstance(value, str) or len(text) > MAX_NAME_LENGTH or not DNS1035_LABEL.match(text):
         raise fail(
             field,
             value,
@@ -152,8 +154,8 @@ def require_dns1035_label(value: Any, field: str) -> str:
 
 def require_dns1123_label(value: Any, field: str) -> str:
     """Namespace names: lowercase letters, digits and '-', starting and ending alphanumeric."""
-    text = require_str(value, field)
-    if len(text) > MAX_NAME_LENGTH or not DNS1123_LABEL.match(text):
+    text = value if isinstance(value, str) else ""
+    if not isinstance(value, str) or len(text) > MAX_NAME_LENGTH or not DNS1123_LABEL.match(text):
         raise fail(
             field,
             value,
@@ -165,8 +167,8 @@ def require_dns1123_label(value: Any, field: str) -> str:
 
 def require_dns1123_subdomain(value: Any, field: str) -> str:
     """Secret, claim and storage-class names: dot-separated DNS-1123 labels, at most 253 characters."""
-    text = require_str(value, field)
-    if not is_dns1123_subdomain(text):
+    text = value if isinstance(value, str) else ""
+    if not isinstance(value, str) or not is_dns1123_subdomain(text):
         raise fail(
             field,
             value,
@@ -177,8 +179,8 @@ def require_dns1123_subdomain(value: Any, field: str) -> str:
 
 
 def require_label_value(value: Any, field: str) -> str:
-    text = require_str(value, field)
-    if len(text) > MAX_NAME_LENGTH or not LABEL_VALUE.match(text):
+    text = value if isinstance(value, str) else ""
+    if not isinstance(value, str) or len(text) > MAX_NAME_LENGTH or not LABEL_VALUE.match(text):
         raise fail(
             field,
             value,
@@ -190,8 +192,8 @@ def require_label_value(value: Any, field: str) -> str:
 
 def require_label_key(value: Any, field: str) -> str:
     """A label key as :func:`is_label_key` defines it."""
-    text = require_str(value, field)
-    if not is_label_key(text):
+    text = value if isinstance(value, str) else ""
+    if not isinstance(value, str) or not is_label_key(text):
         raise fail(
             field,
             value,
@@ -212,8 +214,8 @@ def require_labels(value: Any, field: str) -> dict[str, str]:
 
 
 def require_env_name(value: Any, field: str) -> str:
-    text = require_str(value, field)
-    if not ENV_NAME.match(text):
+    text = value if isinstance(value, str) else ""
+    if not isinstance(value, str) or not ENV_NAME.match(text):
         raise fail(
             field,
             value,
@@ -223,8 +225,14 @@ def require_env_name(value: Any, field: str) -> str:
 
 
 def require_port_name(value: Any, field: str) -> str:
-    text = require_str(value, field)
-    if len(text) > 15 or not PORT_NAME.match(text) or not re.search("[a-z]", text) or "--" in text:
+    text = value if isinstance(value, str) else ""
+    if (
+        not isinstance(value, str)
+        or len(text) > 15
+        or not PORT_NAME.match(text)
+        or not re.search("[a-z]", text)
+        or "--" in text
+    ):
         raise fail(field, value, "a port name (at most 15 lowercase letters, digits or '-', with a letter)")
     return text
 
@@ -261,20 +269,68 @@ def require_quantity(value: Any, field: str, *, positive: bool = False) -> str:
     return value if isinstance(value, str) else format(Decimal(str(value)).normalize(), "f")
 
 
+def require_image_repository(value: Any, field: str) -> str:
+    text = value if isinstance(value, str) else ""
+    if not isinstance(value, str) or len(text) > 255 or not IMAGE_REPOSITORY.match(text):
+        raise fail(field, value, "an image repository such as ghcr.io/org/name")
+    return text
+
+
+def require_image_tag(value: Any, field: str) -> str:
+    """A tag, or ``sha256:<digest>`` to pin the image by digest."""
+    if not isinstance(value, str) or not (IMAGE_TAG.match(value) or IMAGE_DIGEST.match(value)):
+        raise fail(
+            field, value, "an image tag (at most 128 letters, digits, '_', '.' or '-') or sha256:<digest>"
+        )
+    return value
+
+
 def require_image(repository: Any, tag: Any, repository_field: str, tag_field: str) -> str:
     """`repository:tag`, or `repository@sha256:...` when the tag is a digest."""
-    repo = require_str(repository, repository_field)
-    if len(repo) > 255 or not IMAGE_REPOSITORY.match(repo):
-        raise fail(repository_field, repository, "an image repository such as ghcr.io/org/name")
-    if isinstance(tag, str) and IMAGE_DIGEST.match(tag):
-        return f"{repo}@{tag}"
-    if not isinstance(tag, str) or not IMAGE_TAG.match(tag):
-        raise fail(
-            tag_field,
-            tag,
-            "an image tag (at most 128 letters, digits, '_', '.' or '-') or sha256:<digest>",
-        )
-    return f"{repo}:{tag}"
+    repo = require_image_repository(repository, repository_field)
+    digest = require_image_tag(tag, tag_field)
+    return f"{repo}@{digest}" if IMAGE_DIGEST.match(digest) else f"{repo}:{digest}"
+
+
+def require_number(value: Any, field: str, *, minimum: float = 0, allowed: str | None = None) -> int | float:
+    """A finite int or float of at least `minimum` (bools are rejected as YAML typos)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < minimum
+    ):
+        raise fail(field, value, allowed or f"a finite number of at least {minimum}")
+    return value
+
+
+def require_base_url(value: Any, field: str) -> str:
+    """An OpenAI-compatible base URL; no spaces or commas, since URL lists are joined by ','."""
+    if not isinstance(value, str) or not HTTP_BASE_URL.match(value):
+        raise fail(field, value, "an http(s) base URL such as http://vllm:8000/v1")
+    return value
+
+
+def require_command(value: Any, field: str) -> list[str]:
+    """A container command: a shell string (run as ``bash -c``, verbatim) or an argv list."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise fail(field, value, "a non-empty shell command or argv list")
+        return ["bash", "-c", value]
+    if (
+        isinstance(value, str | bytes)
+        or not isinstance(value, Sequence)
+        or not value
+        or not all(isinstance(arg, str) for arg in value)
+    ):
+        raise fail(field, value, "a non-empty shell command or a list of strings")
+    return list(value)
+
+
+def require_access_modes(value: Any, field: str) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise fail(field, value, "a non-empty list of " + ", ".join(ACCESS_MODES))
+    return [require_one_of(mode, field, ACCESS_MODES) for mode in value]
 
 
 def require_generated_name(name: str, kind: str, limit: int, source_field: str, source_value: str) -> str:

@@ -9,9 +9,8 @@ from typing import Any
 from .manifest import manifest, metadata
 from .naming import standard_labels
 from .validation import (
-    ACCESS_MODES,
     MAX_NAME_LENGTH,
-    fail,
+    require_access_modes,
     require_bool,
     require_dns1035_label,
     require_dns1123_label,
@@ -19,7 +18,6 @@ from .validation import (
     require_generated_name,
     require_labels,
     require_mount_path,
-    require_one_of,
     require_quantity,
 )
 
@@ -81,10 +79,7 @@ class SharedDataModel:
         )
         if props.storage_class_name:
             require_dns1123_subdomain(props.storage_class_name, f("storage_class_name"))
-        modes = props.access_modes
-        if isinstance(modes, str) or not isinstance(modes, Sequence) or not modes:
-            raise fail(f("access_modes"), modes, "a non-empty list of " + ", ".join(ACCESS_MODES))
-        self.access_modes = [require_one_of(mode, f("access_modes"), ACCESS_MODES) for mode in modes]
+        self.access_modes = require_access_modes(props.access_modes, f("access_modes"))
         self.size = require_quantity(props.size, f("size"), positive=True)
 
     def manifests(self) -> list[dict[str, Any]]:

@@ -14,40 +14,47 @@ Added keys: `config.maxAsyncLevel`, `storage.existingClaim`, `storage.retain`, `
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..core.presets import PRESETS
 from ..core.statefulset import DEFAULT_RUN_AS_USER
-from ..core.validation import HTTP_BASE_URL, MAX_USER_ID, is_dns1123_subdomain, is_label_key
-from .fields import (
-    Bool,
-    Command,
-    Enum,
-    Field,
-    Int,
-    LabelMap,
-    ListOf,
-    Number,
-    Obj,
-    Quantity,
-    Str,
-    dns_label,
-    env_name,
-    image_repository,
-    image_tag,
-    label_value,
+from ..core.validation import (
+    ACCESS_MODES,
+    ANTI_AFFINITY_MODES,
+    MAX_USER_ID,
+    PULL_POLICIES,
+    SERVICE_TYPES,
+    TOLERATION_EFFECTS,
+    TOLERATION_OPERATORS,
+    require_base_url,
+    require_command,
+    require_dns1123_label,
+    require_dns1123_subdomain,
+    require_env_name,
+    require_image_repository,
+    require_image_tag,
+    require_label_key,
+    require_label_value,
+    require_labels,
+    require_mount_path,
+    require_number,
 )
+from .fields import Bool, Enum, Field, Int, ListOf, Obj, Quantity, Text
 
-_SUBDOMAIN = "a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters)"
-_HOSTNAME_KEY = "a label key such as kubernetes.io/hostname"
-_DNS_LABEL = "a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)"
-_URL = "an http(s) base URL such as http://vllm.example:8000/v1"
-_LABEL_VALUE = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+
+def _command(value: Any, path: str) -> Any:
+    """A shell string or argv list, kept as given; an empty one means the example's command."""
+    if value in ("", []):
+        return None
+    require_command(value, path)
+    return value
 
 
 def _env_var() -> Obj:
     return Obj(
         {
-            "name": Str(None, "an environment variable name such as MY_VAR", env_name),
-            "value": Str("", "a string (quote numbers and booleans, or use --set-string)", allow_empty=True),
+            "name": Field(None, require_env_name),
+            "value": Text("", "a string (quote numbers and booleans, or use --set-string)"),
         }
     )
 
@@ -55,18 +62,20 @@ def _env_var() -> Obj:
 def _toleration() -> Obj:
     return Obj(
         {
-            "key": Str(None, "a label key such as nvidia.com/gpu", is_label_key, nullable=True),
-            "operator": Enum(None, ("Equal", "Exists"), nullable=True),
-            "value": Str(None, _LABEL_VALUE, label_value, allow_empty=True, nullable=True),
-            "effect": Enum(None, ("NoSchedule", "PreferNoSchedule", "NoExecute"), nullable=True),
+            "key": Field(None, require_label_key, nullable=True),
+            "operator": Enum(None, TOLERATION_OPERATORS, nullable=True),
+            "value": Field(None, require_label_value, nullable=True, empty=True),
+            "effect": Enum(None, TOLERATION_EFFECTS, nullable=True),
             "tolerationSeconds": Int(None, 0, 2**63 - 1, nullable=True),
         }
     )
 
 
-def _quantities() -> Obj:
+def _quantities(*, positive: bool) -> Obj:
     """CPU and memory; null means the example preset's value (the same default the Python props use)."""
-    return Obj({"cpu": Quantity(None, "500m or 4"), "memory": Quantity(None, "512Mi or 16Gi")}, nullable=True)
+    return Obj(
+        {"cpu": Quantity(None, positive=positive), "memory": Quantity(None, positive=positive)}, nullable=True
+    )
 
 
 def _service(*, enabled: bool, port: int | None, nccl_port: int | None) -> Obj:
@@ -74,7 +83,7 @@ def _service(*, enabled: bool, port: int | None, nccl_port: int | None) -> Obj:
     return Obj(
         {
             "enabled": Bool(enabled),
-            "type": Enum("ClusterIP", ("ClusterIP", "NodePort", "LoadBalancer")),
+            "type": Enum("ClusterIP", SERVICE_TYPES),
             "port": Int(port, 1, 65535, nullable=port is None),
             "ncclPort": Int(nccl_port, 1, 65535, nullable=nccl_port is None),
         }
@@ -86,20 +95,18 @@ def _role(*, gpu: bool, service: Obj, extra: dict[str, Field] | None = None) -> 
         "enabled": Bool(True),
         "replicas": Int(1, 0),
         "autoStart": Bool(False),
-        "command": Command("", nullable=True),
+        "command": Field("", _command, nullable=True),
         "env": ListOf(_env_var()),
-        "resources": Obj({"requests": _quantities(), "limits": _quantities()}),
+        "resources": Obj({"requests": _quantities(positive=False), "limits": _quantities(positive=True)}),
         # A null count means the example preset's GPUs per pod.
         "gpu": Obj({"enabled": Bool(gpu), "count": Int(None, 0, nullable=True)}),
         "service": service,
-        "runtimeClassName": Str(
-            None, "a RuntimeClass name: " + _SUBDOMAIN, is_dns1123_subdomain, allow_empty=True, nullable=True
-        ),
-        "nodeSelector": LabelMap(),
+        "runtimeClassName": Field(None, require_dns1123_subdomain, nullable=True, empty=True),
+        "nodeSelector": Field({}, lambda v, p: require_labels({} if v is None else v, p)),
         "tolerations": ListOf(_toleration()),
-        "podAntiAffinity": Enum(None, ("required", "preferred"), nullable=True),
-        "podAntiAffinityTopologyKey": Str("kubernetes.io/hostname", _HOSTNAME_KEY, is_label_key),
-        "shmSizeGiB": Number(None, 0, nullable=True),
+        "podAntiAffinity": Enum(None, ANTI_AFFINITY_MODES, nullable=True),
+        "podAntiAffinityTopologyKey": Field("kubernetes.io/hostname", require_label_key),
+        "shmSizeGiB": Field(None, require_number, nullable=True),
     }
     fields.update(extra or {})
     return Obj(fields)
@@ -107,46 +114,22 @@ def _role(*, gpu: bool, service: Obj, extra: dict[str, Field] | None = None) -> 
 
 SCHEMA = Obj(
     {
-        "namespace": Str("default", _DNS_LABEL, dns_label),
+        "namespace": Field("default", require_dns1123_label),
         "image": Obj(
             {
-                "repository": Str(
-                    "primeintellect/prime-rl",
-                    "an image repository such as primeintellect/prime-rl or registry:5000/team/prime-rl",
-                    image_repository,
-                ),
-                "tag": Str(
-                    "main",
-                    "an image tag (at most 128 letters, digits, '_', '.' or '-') or sha256:<digest>",
-                    image_tag,
-                ),
-                "pullPolicy": Enum("IfNotPresent", ("Always", "IfNotPresent", "Never")),
+                "repository": Field("primeintellect/prime-rl", require_image_repository),
+                "tag": Field("main", require_image_tag),
+                "pullPolicy": Enum("IfNotPresent", PULL_POLICIES),
             }
         ),
         "storage": Obj(
             {
                 "enabled": Bool(True),
-                "storageClassName": Str(
-                    "nfs",
-                    "a StorageClass name: " + _SUBDOMAIN,
-                    is_dns1123_subdomain,
-                    allow_empty=True,
-                    nullable=True,
-                ),
-                "accessModes": ListOf(
-                    Enum(None, ("ReadWriteMany", "ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod")),
-                    default=["ReadWriteMany"],
-                    min_items=1,
-                ),
-                "size": Quantity("1Ti", "1Ti or 500Gi", nullable=False),
-                "mountPath": Str(
-                    "/data",
-                    "an absolute path such as /data",
-                    lambda v: v.startswith("/") and ":" not in v and "\n" not in v,
-                ),
-                "existingClaim": Str(
-                    "", "a PersistentVolumeClaim name: " + _SUBDOMAIN, is_dns1123_subdomain, allow_empty=True
-                ),
+                "storageClassName": Field("nfs", require_dns1123_subdomain, nullable=True, empty=True),
+                "accessModes": ListOf(Enum(None, ACCESS_MODES), default=["ReadWriteMany"], min_items=1),
+                "size": Quantity("1Ti", positive=True, nullable=False),
+                "mountPath": Field("/data", require_mount_path),
+                "existingClaim": Field("", require_dns1123_subdomain, empty=True),
                 "retain": Bool(False),
             }
         ),
@@ -156,7 +139,7 @@ SCHEMA = Obj(
         "inference": _role(
             gpu=True,
             service=_service(enabled=True, port=8000, nccl_port=None),
-            extra={"externalUrls": ListOf(Str(None, _URL, lambda v: HTTP_BASE_URL.match(v) is not None))},
+            extra={"externalUrls": ListOf(Field(None, require_base_url))},
         ),
         "trainer": _role(gpu=True, service=_service(enabled=True, port=8000, nccl_port=29501)),
         "config": Obj(
@@ -167,7 +150,7 @@ SCHEMA = Obj(
                 "secrets": Obj(
                     {
                         "enabled": Bool(False),
-                        "name": Str("prime-rl-secrets", "a Secret name: " + _SUBDOMAIN, is_dns1123_subdomain),
+                        "name": Field("prime-rl-secrets", require_dns1123_subdomain),
                     }
                 ),
             }
