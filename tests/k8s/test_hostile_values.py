@@ -34,7 +34,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
         (_deep_yaml(1500), "nested at most 64 levels"),
         (_deep_yaml(80), "nested at most 64 levels"),
         (ALIAS_BOMB, "once YAML aliases expand"),
-        ("trainer:\n  replicas: 4294967296\n", "trainer.replicas must be an integer from 0 to 2147483647"),
+        ("trainer:\n  replicas: 4294967296\n", "trainer.replicas must be at most 2147483647, got 4294967296"),
         ("trainer:\n  replicas: 99999999999999999999\n", "got 99999999999999999999"),
         ("inference:\n  replicas: 10000\n", "inference.replicas must be few enough inference servers"),
     ],

@@ -179,15 +179,13 @@ def require_dns1123_subdomain(value: Any, field: str) -> str:
 
 
 def require_label_value(value: Any, field: str) -> str:
-    text = value if isinstance(value, str) else ""
-    if not isinstance(value, str) or len(text) > MAX_NAME_LENGTH or not LABEL_VALUE.match(text):
-        raise fail(
-            field,
-            value,
-            "a label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a "
-            "letter or digit)",
-        )
-    return text
+    rule = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+    if not isinstance(value, str):
+        # YAML reads `true` or `1` as a boolean or number: say so, or the value looks valid.
+        raise fail(field, value, f"a label value string (quote numbers and booleans): {rule}")
+    if len(value) > MAX_NAME_LENGTH or not LABEL_VALUE.match(value):
+        raise fail(field, value, f"a label value ({rule})")
+    return value
 
 
 def require_label_key(value: Any, field: str) -> str:

@@ -47,8 +47,15 @@ def Int(default: int | None, low: int, high: int = MAX_INT32, nullable: bool = F
 
 
 def Enum(default: str | None, choices: Sequence[str], nullable: bool = False) -> Field:
+    """One of `choices`; where ``null`` is allowed, ``""`` means ``null`` too."""
     options = tuple(choices)
-    return Field(default, lambda v, p: require_one_of(v, p, options), nullable=nullable)
+
+    def check(value: Any, path: str) -> str | None:
+        if value == "" and nullable:
+            return None
+        return require_one_of(value, path, options)
+
+    return Field(default, check, nullable=nullable)
 
 
 def Quantity(default: str | None, *, positive: bool, nullable: bool = True) -> Field:
