@@ -151,8 +151,16 @@ def _write_model(tmp: Path, seed: int) -> None:
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(config).to(torch.float32)
     model.config.dtype = torch.float32
+    # Truncating defaults like every real model's (Qwen3: top_k 20, top_p 0.95), only harsher: if any
+    # request or server let them apply, the sampled logprobs would no longer match the trainer's
+    # and every run on this model would show it in mismatch_kl.
     model.generation_config = GenerationConfig(
-        eos_token_id=[eos_id, pad_id], pad_token_id=pad_id, do_sample=True, temperature=1.0
+        eos_token_id=[eos_id, pad_id],
+        pad_token_id=pad_id,
+        do_sample=True,
+        temperature=1.0,
+        top_k=2,
+        top_p=0.3,
     )
     model.save_pretrained(tmp)
     _make_readable(tmp)

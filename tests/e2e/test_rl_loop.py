@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import threading
@@ -108,6 +109,18 @@ def test_every_rollout_broadcast_and_metric_line_appears(rl_run: RlRun) -> None:
     assert all(m["samples"] == 16 for m in orchestrator)
     trainer = read_jsonl(out / "logs" / "trainer" / "metrics.jsonl")
     assert [m["step"] for m in trainer] == list(range(1, STEPS + 1))
+
+
+def test_sampler_and_trainer_score_every_token_alike(rl_run: RlRun) -> None:
+    """The tiny model's generation config truncates (top_k 2, top_p 0.3): only pinned sampling keeps
+    the sampler's logprobs those of the full distribution the trainer scores."""
+    assert rl_run.returncode == 0, log_tail(rl_run.log, 80)
+    trainer = read_jsonl(rl_run.out / "logs" / "trainer" / "metrics.jsonl")
+    assert len(trainer) == STEPS
+    for record in trainer:
+        assert math.isfinite(record["mismatch_kl"]) and record["mismatch_kl"] < 1e-3, record
+        assert 0.0 <= record["masked_low"] <= 1.0 and 0.0 <= record["masked_high"] <= 1.0
+    assert "mismatch_kl " in rl_run.log.read_text(errors="replace")
 
 
 def test_resolved_component_configs_are_written(rl_run: RlRun) -> None:

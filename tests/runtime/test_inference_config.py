@@ -40,6 +40,8 @@ def test_defaults_serve_on_port_8000_with_weight_routes() -> None:
     assert "--enable-prefix-caching" in argv
     assert "--enforce-eager" not in argv
     assert "--max-model-len" not in argv
+    # Sampling defaults never come from the model's generation_config.json.
+    assert _flag(argv, "--generation-config") == "vllm"
 
 
 def test_toml_and_cli_fill_every_flag(tmp_path: Path) -> None:
@@ -144,6 +146,14 @@ def test_fails_on_reserved_flag_in_vllm_args(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "vllm_args" in out.stderr
     assert "--worker-extension-cls" in out.stderr
+
+
+def test_fails_on_generation_config_in_vllm_args(tmp_path: Path) -> None:
+    toml = tmp_path / "infer.toml"
+    toml.write_text('vllm_args = ["--generation-config", "auto"]\n')
+    out = _run_inference("@", str(toml))
+    assert out.returncode == 2
+    assert "--generation-config" in out.stderr and "full distribution" in out.stderr
 
 
 def test_fails_on_reserved_flag_after_double_dash() -> None:

@@ -107,3 +107,25 @@ def test_rl_loss_sign_pushes_negative_advantages_down() -> None:
     out.loss.backward()
     # d loss / d logp = -ratio * advantage / N = -(1 * -2) / 2 = +1, so descent lowers that token's logp.
     torch.testing.assert_close(logprobs.grad, torch.tensor([[1.0, 0.0]]))
+
+
+def test_rl_loss_counts_each_masked_side_and_sums_the_mismatch_kl() -> None:
+    # ratios 0.1 (low), 2 (kept), 10 (high) on loss tokens; a fourth token is padding.
+    inference = torch.log(torch.tensor([[0.5, 0.25, 0.05, 0.5]]))
+    trainer = torch.log(torch.tensor([[0.05, 0.5, 0.5, 0.9]]))
+    mask = torch.tensor([[True, True, True, False]])
+    out = rl_loss(trainer, inference, torch.ones(1, 4), mask, total_loss_tokens=3.0)
+    assert (out.num_masked_low.item(), out.num_masked_high.item(), out.num_masked.item()) == (1, 1, 2)
+    # exp(d) - d - 1 with d = log ratio: 0.1 - ln 0.1 - 1, 2 - ln 2 - 1, 10 - ln 10 - 1
+    expected = sum(r - math.log(r) - 1 for r in (0.1, 2.0, 10.0))
+    assert out.mismatch_kl_sum.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_mismatch_kl_is_zero_when_trainer_and_sampler_agree_and_finite_when_they_do_not() -> None:
+    logprobs = torch.log(torch.tensor([[0.3, 0.6]]))
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    same = rl_loss(logprobs, logprobs.clone(), torch.ones(1, 2), mask, total_loss_tokens=2.0)
+    assert same.mismatch_kl_sum.item() == 0.0
+    absurd = rl_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[-500.0, 0.0]]), torch.ones(1, 2), mask, 2.0)
+    assert math.isfinite(absurd.mismatch_kl_sum.item())
+    assert absurd.mismatch_kl_sum.item() == pytest.approx(math.exp(20.0) - 21.0)

@@ -82,6 +82,25 @@ def test_fails_when_max_off_policy_steps_is_below_the_async_level() -> None:
         load_config(OrchestratorConfig, ["--max-off-policy-steps", "0"])
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--sampling.top-k", "20"), ("--sampling.top-p", "0.95"), ("--sampling.min-p", "0.05")],
+)
+def test_fails_on_truncated_sampling_saying_why(option: str, value: str) -> None:
+    with pytest.raises(
+        ConfigError, match=r"would truncate the sampling distribution, but the trainer scores the full"
+    ):
+        load_config(OrchestratorConfig, [option, value])
+
+
+def test_neutral_sampling_values_are_accepted_and_the_async_level_comes_from_the_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAX_ASYNC_LEVEL", "3")
+    config = load_config(OrchestratorConfig, ["--sampling.top-k", "-1", "--sampling.top-p", "1.0"])
+    assert (config.sampling.top_k, config.sampling.top_p, config.max_async_level) == (-1, 1.0, 3)
+
+
 def test_fails_on_a_url_without_scheme() -> None:
     with pytest.raises(ConfigError, match=r"'client.urls': 'localhost:8000/v1'"):
         load_config(OrchestratorConfig, ["--client.urls", '["localhost:8000/v1"]'])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import subprocess
 import sys
@@ -118,3 +119,9 @@ def test_fails_on_a_non_empty_directory_without_a_model(tmp_path: Path) -> None:
     assert "does not hold a complete model" in out.stderr
     assert "Traceback" not in out.stderr
     assert (tmp_path / "m" / "notes.txt").read_text() == "keep me"
+
+
+def test_generation_config_truncates_like_real_models_only_harsher(tiny_model_dir: Path) -> None:
+    """So every run on the tiny model shows it when sampling is not pinned to the full distribution."""
+    generation = json.loads((tiny_model_dir / "generation_config.json").read_text())
+    assert (generation["top_k"], generation["top_p"]) == (2, 0.3)

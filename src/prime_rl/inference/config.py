@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from prime_rl.config import BaseConfig
 
 # Set by the server itself; a second value would replace the weight-update extension.
-RESERVED_VLLM_FLAGS = ("--worker-extension-cls",)
+RESERVED_VLLM_FLAGS = ("--worker-extension-cls", "--generation-config")
 
 
 class ModelConfig(BaseConfig):
@@ -104,6 +104,6 @@ def check_vllm_args(args: list[str], where: str) -> None:
         flag = arg.split("=", 1)[0]
         if flag in RESERVED_VLLM_FLAGS:
             raise ValueError(
-                f"{where} may not contain {flag!r}: the inference server sets it itself to load "
-                f"weight updates"
+                f"{where} may not contain {flag!r}: the inference server sets it itself (to load "
+                f"weight updates, and to sample from the full distribution the trainer scores)"
             )

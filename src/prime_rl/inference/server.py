@@ -42,6 +42,9 @@ def vllm_argv(config: InferenceConfig, passthrough: Sequence[str] = ()) -> list[
         "--gpu-memory-utilization", str(config.gpu_memory_utilization),
         "--seed", str(config.seed),
         "--logprobs-mode", config.logprobs_mode,
+        # Sampling defaults come from vLLM, never the model's generation_config.json, whose
+        # top_k/top_p would truncate what the trainer scores in full (requests pin them too).
+        "--generation-config", "vllm",
         "--enable-prefix-caching" if model.enable_prefix_caching else "--no-enable-prefix-caching",
         "--worker-extension-cls", WORKER_EXTENSION,
         "--middleware", MIDDLEWARE,

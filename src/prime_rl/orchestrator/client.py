@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from prime_rl.orchestrator.config import ClientConfig
+from prime_rl.orchestrator.config import NEUTRAL_SAMPLING, ClientConfig
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ class InferenceClient:
             "prompt": list(prompt_ids),
             "max_tokens": max_tokens,
             "temperature": temperature,
+            **NEUTRAL_SAMPLING,
             "logprobs": 0,
             "return_token_ids": True,
             "skip_special_tokens": False,

@@ -46,6 +46,19 @@ class EnvironmentConfig(BaseConfig):
     """Keyword arguments passed to the environment's constructor."""
 
 
+#: Sampling fields every request pins to their neutral values. vLLM would otherwise take them from
+#: the model's generation_config.json (Qwen3: top_k 20, top_p 0.95) and return the logprobs of that
+#: truncated distribution, while the trainer scores the full softmax(logits / temperature).
+NEUTRAL_SAMPLING: dict[str, float | int] = {
+    "top_p": 1.0,
+    "top_k": -1,
+    "min_p": 0.0,
+    "repetition_penalty": 1.0,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+}
+
+
 class SamplingConfig(BaseConfig):
     """Sampling parameters of every completion request."""
 
@@ -54,6 +67,28 @@ class SamplingConfig(BaseConfig):
 
     temperature: Annotated[float, Field(gt=0)] = 1.0
     """Sampling temperature; the trainer divides its logits by the same value."""
+
+    top_p: float = 1.0
+    """Only 1 (no nucleus truncation): the trainer scores the full distribution."""
+
+    top_k: int = -1
+    """Only -1 (no top-k truncation): the trainer scores the full distribution."""
+
+    min_p: float = 0.0
+    """Only 0 (no min-p truncation): the trainer scores the full distribution."""
+
+    @model_validator(mode="after")
+    def _full_distribution(self) -> SamplingConfig:
+        for name in ("top_p", "top_k", "min_p"):
+            value, neutral = getattr(self, name), NEUTRAL_SAMPLING[name]
+            if value != neutral:
+                raise ValueError(
+                    f"sampling.{name}={value} would truncate the sampling distribution, but the trainer "
+                    f"scores the full softmax(logits / temperature), so every importance ratio would be "
+                    f"biased and the policy trained would not be the one sampling; use {neutral} "
+                    "(lower the temperature to sample more greedily)"
+                )
+        return self
 
 
 class ClientConfig(BaseConfig):

@@ -44,9 +44,16 @@ def add_step_timing(metrics: dict[str, float], started: float, device: torch.dev
 
 
 def format_line(step: int, max_steps: int, metrics: dict[str, float]) -> str:
+    """The console line of a step; RL steps also show how far sampler and trainer disagree."""
+    mismatch = ""
+    if "mismatch_kl" in metrics:
+        mismatch = (
+            f" | mismatch_kl {metrics['mismatch_kl']:.2e} | masked_low {metrics['masked_low']:.3f}"
+            f" | masked_high {metrics['masked_high']:.3f}"
+        )
     return (
         f"step {step}/{max_steps} | loss {metrics['loss']:.4f} | entropy {metrics['entropy']:.4f} | "
-        f"grad_norm {metrics['grad_norm']:.4f} | lr {metrics['lr']:.2e} | "
+        f"grad_norm {metrics['grad_norm']:.4f} | lr {metrics['lr']:.2e}{mismatch} | "
         f"tokens/s {metrics['tokens_per_s']:.0f} | peak_mem {metrics['peak_memory_gib']:.2f} GiB"
     )
 

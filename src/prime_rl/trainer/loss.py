@@ -30,16 +30,27 @@ def shifted_logprobs_and_entropy(
     return F.pad(token_logprobs, (1, 0), value=0.0), F.pad(entropy, (1, 0), value=0.0)
 
 
+#: Log-ratio bound for the mismatch KL, so one absurd token keeps the step's figure finite.
+MAX_LOG_RATIO = 20.0
+
+
 @dataclass(frozen=True)
 class RLLossOutput:
     """Loss to backpropagate (already divided by the step's token count) and summed statistics.
 
     `ratio_sum` covers the kept tokens only: a masked ratio can be astronomically large (or inf).
+    `num_masked_low`/`num_masked_high` count loss tokens masked below/above the ratio bounds, and
+    `mismatch_kl_sum` sums exp(d) - d - 1 over loss tokens (d = trainer minus inference logprob,
+    clamped to +-MAX_LOG_RATIO): an estimate of KL(inference || trainer) that is zero exactly when
+    both score every sampled token alike, so a sampler and a trainer that disagree show at once.
     """
 
     loss: torch.Tensor
     num_masked: torch.Tensor
     ratio_sum: torch.Tensor
+    num_masked_low: torch.Tensor
+    num_masked_high: torch.Tensor
+    mismatch_kl_sum: torch.Tensor
 
 
 def rl_loss(
@@ -61,15 +72,24 @@ def rl_loss(
     Masking selects the weight with `torch.where` instead of multiplying by the mask, because a
     masked ratio may overflow to inf and inf * 0 would turn the whole step's loss and gradient NaN.
     """
-    ratio = torch.exp(logprobs.detach() - inference_logprobs)
-    in_range = (ratio >= mask_low) & (ratio <= mask_high)
+    log_ratio = logprobs.detach() - inference_logprobs
+    ratio = torch.exp(log_ratio)
+    in_range = (ratio >= mask_low) & (ratio <= mask_high)  # NaN ratios fall outside too
+    low, high = ratio < mask_low, ratio > mask_high
     keep = loss_mask & in_range
     weight = torch.where(keep, ratio * advantages, torch.zeros_like(ratio))
     loss = -(torch.exp(logprobs - logprobs.detach()) * weight).sum() / total_loss_tokens
+    # expm1 in float64: for the tiny differences of a healthy run, exp(d) - 1 - d in float32
+    # would cancel to exactly zero and hide how small the mismatch is.
+    bounded = log_ratio.double().clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)
+    kl = (torch.expm1(bounded) - bounded).float()
     return RLLossOutput(
         loss=loss,
         num_masked=(loss_mask & ~in_range).sum(),
         ratio_sum=torch.where(keep, ratio, torch.zeros_like(ratio)).sum(),
+        num_masked_low=(loss_mask & low).sum(),
+        num_masked_high=(loss_mask & high).sum(),
+        mismatch_kl_sum=torch.where(loss_mask, kl, torch.zeros_like(kl)).sum(),
     )
 
 

@@ -50,7 +50,8 @@ def rl_train_step(
     total_tokens = max(float(all_reduce_sum(local_tokens.clone())), 1.0)
     # FSDP averages gradients over ranks; the loss is already normalised globally, so undo that.
     scale = float(world.world_size)
-    sums = torch.zeros(5, device=device)  # loss, entropy, masked tokens, kept ratios, input tokens
+    # loss, entropy, masked tokens, kept ratios, input tokens, masked low, masked high, mismatch KL
+    sums = torch.zeros(8, device=device)
     model.train()
     for index, mb in enumerate(micro_batches):
         if world.world_size > 1:
@@ -78,6 +79,9 @@ def rl_train_step(
                     out.num_masked.float(),
                     out.ratio_sum,
                     torch.tensor(float(input_ids.numel()), device=device),
+                    out.num_masked_low.float(),
+                    out.num_masked_high.float(),
+                    out.mismatch_kl_sum,
                 ]
             )
         del logits, logprobs, out
@@ -88,6 +92,9 @@ def rl_train_step(
         "loss": float(sums[0]),
         "entropy": float(sums[1]) / total_tokens,
         "masked_fraction": float(sums[2]) / total_tokens,
+        "masked_low": float(sums[5]) / total_tokens,
+        "masked_high": float(sums[6]) / total_tokens,
+        "mismatch_kl": float(sums[7]) / total_tokens,
         "mean_ratio": float(sums[3]) / kept_tokens,
         "grad_norm": grad_norm,
         "loss_tokens": total_tokens,
