@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from prime_rl.config import BaseConfig
 
 DType = Literal["auto", "bfloat16", "float16", "float32"]
+FloatDType = Literal["bfloat16", "float16", "float32"]
 
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -32,7 +33,13 @@ class ModelConfig(BaseConfig):
     name: str = "Qwen/Qwen3-0.6B"
     """Hugging Face model name or local model directory."""
     dtype: DType = "auto"
-    """Training dtype; auto = bfloat16 on GPU, float32 on CPU."""
+    """Compute dtype of forward and backward; auto = bfloat16 on GPU, float32 on CPU."""
+    optimization_dtype: FloatDType = "float32"
+    """Dtype of the parameters the optimizer updates and of its state (the master weights).
+
+    float32 keeps small updates: at lr 1e-6 most bfloat16 updates round away to nothing. When it
+    differs from the compute dtype, FSDP2 casts parameters for compute and reduces gradients in
+    float32, on one rank as on many."""
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
     """Attention kernel; all of them honour packed-sample boundaries from position_ids."""
     activation_checkpointing: bool = False
@@ -60,6 +67,10 @@ class OptimConfig(BaseConfig):
     """Steps of linear warm-up from 0 to lr."""
     scheduler: Literal["constant", "linear", "cosine"] = "constant"
     """Shape after warm-up: constant, linear to 0, or cosine to 0 at max_steps."""
+    defer_gradient_sync: bool = False
+    """Reduce gradients only after a step's last micro-batch: fewer collectives, but every rank
+    then holds a full unsharded gradient until the step ends. By default they are reduced after
+    every micro-batch."""
 
 
 class CkptConfig(BaseConfig):
@@ -97,7 +108,7 @@ class WeightsConfig(BaseConfig):
     """Weights that leave the trainer: broadcasts for inference and HF exports."""
 
     dtype: DType = "auto"
-    """Dtype of published and exported tensors; auto = the training dtype."""
+    """Dtype of published and exported tensors; auto = the compute dtype (model.dtype)."""
     export_interval: int | None = Field(None, gt=0)
     """Also export <output_dir>/weights/step_N every this many steps (always after the last step)."""
 

@@ -35,7 +35,7 @@ def check_model_source(name: str) -> None:
 
 
 def load_model(config: ModelConfig, device: torch.device) -> nn.Module:
-    """Load the causal LM on `device` in the configured dtype, with packing-aware attention."""
+    """Load the causal LM on `device` in the optimization dtype, with packing-aware attention."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -44,7 +44,7 @@ def load_model(config: ModelConfig, device: torch.device) -> nn.Module:
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(Path(config.name).expanduser()) if _looks_like_path(config.name) else config.name,
-            dtype=resolve_dtype(config.dtype, device),
+            dtype=resolve_dtype(config.optimization_dtype, device),
             attn_implementation=config.attn_implementation,
             trust_remote_code=config.trust_remote_code,
         )
@@ -93,7 +93,13 @@ def prepare_model(config: ModelConfig, device: torch.device, world_size: int) ->
             raise TrainerError(str(e)) from None
     if config.activation_checkpointing:
         enable_activation_checkpointing(model)
-    return shard_model(model, device, world_size)
+    return shard_model(model, device, world_size, resolve_dtype(config.dtype, device))
+
+
+def output_dtype(weights_dtype: str, model: ModelConfig, device: torch.device) -> torch.dtype:
+    """Dtype of broadcasts and exports: ``auto`` is the compute dtype, so inference gets bfloat16 on
+    GPUs even though the trainer keeps float32 master weights."""
+    return resolve_dtype(model.dtype if weights_dtype == "auto" else weights_dtype, device)
 
 
 def lora_scaling(config: ModelConfig) -> float | None:

@@ -68,22 +68,38 @@ def enable_activation_checkpointing(model: nn.Module) -> None:
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
-def shard_model(model: nn.Module, device: torch.device, world_size: int) -> nn.Module:
-    """FSDP2: shard each decoder layer, then the root, over all ranks (no-op for one process).
+def shard_model(
+    model: nn.Module, device: torch.device, world_size: int, compute_dtype: torch.dtype
+) -> nn.Module:
+    """FSDP2: shard each decoder layer, then the root, over all ranks.
 
-    Gradients are reduced in float32 on GPU; losses are normalised by the global token count, so
-    the trainer scales its loss by the world size to undo FSDP's gradient averaging.
+    Parameters stay in their loaded (optimization) dtype; FSDP casts them to `compute_dtype` for
+    forward and backward and reduces gradients in float32. One process is sharded too when the
+    two dtypes differ, so a single-GPU run also keeps float32 master weights; otherwise it stays
+    a plain module. Losses are normalised by the global token count, so the trainer scales its
+    loss by the world size to undo FSDP's gradient averaging.
     """
-    if world_size == 1:
+    param_dtype = next(model.parameters()).dtype
+    if world_size == 1 and compute_dtype == param_dtype:
         return model
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+    if not dist.is_initialized():
+        # A one-process group for FSDP's collectives (torchrun sets up the group of many).
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
     mesh = init_device_mesh(device.type, (world_size,))
-    param_dtype = next(model.parameters()).dtype
-    policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
+    policy = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32)
     layers = getattr(getattr(model, "model", model), "layers", [])
     for layer in layers:
         fully_shard(layer, mesh=mesh, mp_policy=policy)
     fully_shard(model, mesh=mesh, mp_policy=policy)
     return model
+
+
+def is_sharded(model: nn.Module) -> bool:
+    """Whether FSDP2 manages the parameters (then state dicts and gradient sync go through it)."""
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in model.parameters())

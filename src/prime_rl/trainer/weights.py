@@ -23,7 +23,9 @@ def gather_full_state_dict(
 
     Every rank must call this: under FSDP2 it runs collectives to gather the shards.
     """
-    if world_size > 1:
+    from prime_rl.trainer.parallel import is_sharded
+
+    if is_sharded(model):
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
         state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))

@@ -17,11 +17,19 @@ from prime_rl.trainer.model import (
     check_model_source,
     load_tokenizer,
     lora_scaling,
+    output_dtype,
     prepare_model,
-    resolve_dtype,
 )
 from prime_rl.trainer.optim import build_optimizer, build_scheduler, clip_and_step
-from prime_rl.trainer.parallel import World, all_reduce_max, all_reduce_sum, barrier, close_world, init_world
+from prime_rl.trainer.parallel import (
+    World,
+    all_reduce_max,
+    all_reduce_sum,
+    barrier,
+    close_world,
+    init_world,
+    is_sharded,
+)
 from prime_rl.trainer.rl.config import RLLossConfig, RLTrainerConfig
 from prime_rl.trainer.rollouts import MicroBatch, load_rollout, rollout_path, wait_for_rollout
 from prime_rl.trainer.weights import (
@@ -43,9 +51,15 @@ def rl_train_step(
     loss_config: RLLossConfig,
     world: World,
     max_norm: float,
+    *,
+    defer_gradient_sync: bool = False,
 ) -> dict[str, float]:
-    """Forward/backward every micro-batch, then clip and step once; returns step metrics (all ranks)."""
+    """Forward/backward every micro-batch, then clip and step once; returns step metrics (all ranks).
+
+    Gradients are reduced after every micro-batch unless `defer_gradient_sync` (see OptimConfig).
+    """
     device = world.device
+    defer_sync = defer_gradient_sync and is_sharded(model)
     local_tokens = torch.tensor(float(sum(int(mb.loss_mask.sum()) for mb in micro_batches)), device=device)
     total_tokens = max(float(all_reduce_sum(local_tokens.clone())), 1.0)
     # FSDP averages gradients over ranks; the loss is already normalised globally, so undo that.
@@ -54,7 +68,7 @@ def rl_train_step(
     sums = torch.zeros(8, device=device)
     model.train()
     for index, mb in enumerate(micro_batches):
-        if world.world_size > 1:
+        if defer_sync:
             model.set_requires_gradient_sync(index == len(micro_batches) - 1)
         input_ids = mb.input_ids.to(device)
         loss_mask = mb.loss_mask.to(device)
@@ -135,7 +149,7 @@ def _train(config: RLTrainerConfig, world: World) -> None:
     optimizer = build_optimizer(model, config.optim)
     scheduler = build_scheduler(optimizer, config.optim, config.max_steps)
     merge_scale = lora_scaling(config.model)
-    out_dtype = None if config.weights.dtype == "auto" else resolve_dtype(config.weights.dtype, world.device)
+    out_dtype = output_dtype(config.weights.dtype, config.model, world.device)
 
     resume = resolve_resume_step(output_dir, config.ckpt.resume_step)
     start_step = 0
@@ -173,7 +187,13 @@ def _train(config: RLTrainerConfig, world: World) -> None:
 
             started = time.perf_counter()
             metrics = rl_train_step(
-                model, optimizer, micro_batches, config.loss, world, config.optim.max_norm
+                model,
+                optimizer,
+                micro_batches,
+                config.loss,
+                world,
+                config.optim.max_norm,
+                defer_gradient_sync=config.optim.defer_gradient_sync,
             )
             metrics["lr"] = scheduler.get_last_lr()[0]
             scheduler.step()

@@ -29,12 +29,12 @@ from prime_rl.trainer.model import (
     check_model_source,
     load_tokenizer,
     lora_scaling,
+    output_dtype,
     pad_token_id,
     prepare_model,
-    resolve_dtype,
 )
 from prime_rl.trainer.optim import build_optimizer, build_scheduler, clip_and_step
-from prime_rl.trainer.parallel import World, all_reduce_sum, barrier, close_world, init_world
+from prime_rl.trainer.parallel import World, all_reduce_sum, barrier, close_world, init_world, is_sharded
 from prime_rl.trainer.sft.config import SFTConfig, SFTDataConfig
 from prime_rl.trainer.weights import export_hf, gather_full_state_dict
 
@@ -78,16 +78,22 @@ def sft_train_step(
     micro_batches: list[dict[str, torch.Tensor]],
     world: World,
     max_norm: float,
+    *,
+    defer_gradient_sync: bool = False,
 ) -> dict[str, float]:
-    """Accumulate gradients over this rank's micro-batches, normalised by the step's global token count."""
+    """Accumulate gradients over this rank's micro-batches, normalised by the step's global token count.
+
+    Gradients are reduced after every micro-batch unless `defer_gradient_sync` (see OptimConfig).
+    """
     device = world.device
+    defer_sync = defer_gradient_sync and is_sharded(model)
     local_tokens = torch.tensor(float(sum(int(mb["loss_mask"].sum()) for mb in micro_batches)), device=device)
     total_tokens = max(float(all_reduce_sum(local_tokens.clone())), 1.0)
     scale = float(world.world_size)
     sums = torch.zeros(3, device=device)  # loss, entropy, input tokens
     model.train()
     for index, mb in enumerate(micro_batches):
-        if world.world_size > 1:
+        if defer_sync:
             model.set_requires_gradient_sync(index == len(micro_batches) - 1)
         input_ids = mb["input_ids"].to(device)
         loss_mask = mb["loss_mask"].to(device)
@@ -133,7 +139,7 @@ def _train(config: SFTConfig, world: World) -> None:
     model = prepare_model(config.model, world.device, world.world_size)
     optimizer = build_optimizer(model, config.optim)
     scheduler = build_scheduler(optimizer, config.optim, config.max_steps)
-    out_dtype = None if config.weights.dtype == "auto" else resolve_dtype(config.weights.dtype, world.device)
+    out_dtype = output_dtype(config.weights.dtype, config.model, world.device)
 
     resume = resolve_resume_step(output_dir, config.ckpt.resume_step)
     start_step, data_position = 0, 0
@@ -163,7 +169,14 @@ def _train(config: SFTConfig, world: World) -> None:
             micro_batches = split_micro_batches(batch[world.rank :: world.world_size], data.micro_batch_size)
 
             started = time.perf_counter()
-            metrics = sft_train_step(model, optimizer, micro_batches, world, config.optim.max_norm)
+            metrics = sft_train_step(
+                model,
+                optimizer,
+                micro_batches,
+                world,
+                config.optim.max_norm,
+                defer_gradient_sync=config.optim.defer_gradient_sync,
+            )
             metrics["lr"] = scheduler.get_last_lr()[0]
             scheduler.step()
             add_step_timing(metrics, started, world.device)
