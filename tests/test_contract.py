@@ -33,6 +33,7 @@ RUNTIME_ENV = (
     "OUTPUT_DIR",
     "TRAINER_WORLD_SIZE",
     "MAX_ASYNC_LEVEL",
+    "RUN_ID",
     "WORLD_SIZE",
     "RANK",
     "LOCAL_RANK",
@@ -142,6 +143,8 @@ def test_orchestrator_reaches_every_inference_pod_and_agrees_with_the_trainer(
         experiment.container("orchestrator")["volumeMounts"][0]["mountPath"] + "/"
     )
     trainer_config = runtime_config(monkeypatch, experiment, "trainer")
+    # Both serve the one run the deployment names.
+    assert config.run_id == trainer_config.run_id == experiment.env("trainer")["RUN_ID"]
     # Both read the one setting the deployment makes, not each its own default.
     assert experiment.env("orchestrator")["MAX_ASYNC_LEVEL"] == experiment.env("trainer")["MAX_ASYNC_LEVEL"]
     assert (

@@ -42,7 +42,14 @@ CPU_TEST_ARGS = (
     "64",
 )
 # Variables the manifests set; a test's components must not inherit them from the CI machine.
-MANIFEST_ENV = ("TRAINER_WORLD_SIZE", "INFERENCE_URLS", "INFERENCE_URL", "OUTPUT_DIR")
+MANIFEST_ENV = (
+    "TRAINER_WORLD_SIZE",
+    "INFERENCE_URLS",
+    "INFERENCE_URL",
+    "OUTPUT_DIR",
+    "RUN_ID",
+    "MAX_ASYNC_LEVEL",
+)
 
 
 def free_port() -> int:
@@ -200,6 +207,10 @@ class InferenceServer:
         if self.process is not None:
             stop_group(self.process)
             self.process = None
+
+    def update_weights(self, weight_dir: Path) -> None:
+        status, body = post_json(f"{self.root_url}/update_weights", {"weight_dir": str(weight_dir)})
+        assert status == 200, body
 
     def reload_base(self) -> None:
         status, body = post_json(f"{self.root_url}/reload_weights", {})

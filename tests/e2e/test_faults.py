@@ -177,7 +177,7 @@ def test_a_torn_rollout_file_is_never_read(tiny_model_dir: Path, tmp_path: Path)
     torn.parent.mkdir(parents=True)
     torn.write_bytes(b"PK\x03\x04 half a torch.save")
     log = tmp_path / "trainer.log"
-    trainer = spawn([*TRAINER, "@", str(tmp_path / "train.toml")], log)
+    trainer = spawn([*TRAINER, "@", str(tmp_path / "train.toml"), "--run-id", "torn"], log)
     try:
         # The trainer logs that it is waiting only after polling for 30 s: by then it has seen the
         # torn file many times, however slowly it started.
@@ -187,7 +187,7 @@ def test_a_torn_rollout_file_is_never_read(tiny_model_dir: Path, tmp_path: Path)
         assert not (out / "broadcasts" / "step_1").exists()
         sample = TrainSample([1, 5, 6, 7], [False, True, True, True], [0.0, -6.0, -6.0, -6.0], 1.0)
         other = TrainSample([1, 5, 8, 9], [False, True, True, True], [0.0, -6.0, -6.0, -6.0], -1.0)
-        write_rollouts(out, 0, pack_samples([sample, other], 64, 1, 1.0).ranks)
+        write_rollouts(out, 0, pack_samples([sample, other], 64, 1, 1.0).ranks, "torn")
         assert wait_exit({"trainer": trainer}, timeout=300, logs={"trainer": log}) == {"trainer": 0}
     finally:
         stop_group(trainer, signal.SIGKILL)

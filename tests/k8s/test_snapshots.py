@@ -268,3 +268,38 @@ def test_volumes_and_mounts_props_come_before_dev_shm(chart, synth) -> None:
         "/cache",
         "/dev/shm",
     ]
+
+
+def test_run_id_defaults_to_the_name_and_reaches_orchestrator_and_trainer(chart, synth) -> None:
+    PrimeRLExperiment(chart, "a", name="exp-a")
+    PrimeRLExperiment(chart, "b", name="exp-b", run_id="exp-b-2")
+    manifests = synth(chart)
+    assert (
+        manifests.env("exp-a-orchestrator")["RUN_ID"] == manifests.env("exp-a-trainer")["RUN_ID"] == "exp-a"
+    )
+    assert manifests.env("exp-b-trainer")["RUN_ID"] == "exp-b-2"
+    assert "RUN_ID" not in manifests.env("exp-a-inference")
+
+
+def test_trainer_and_orchestrator_get_time_to_checkpoint_on_sigterm(chart, synth) -> None:
+    PrimeRLExperiment(chart, "e", name="exp", inference=RoleProps(termination_grace_period_seconds=60))
+    manifests = synth(chart)
+    assert manifests.pod_spec("exp-trainer")["terminationGracePeriodSeconds"] == 900
+    assert manifests.pod_spec("exp-orchestrator")["terminationGracePeriodSeconds"] == 120
+    assert manifests.pod_spec("exp-inference")["terminationGracePeriodSeconds"] == 60
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"run_id": "a b"}, r"^run_id must be 1 to 63 letters, digits"),
+        ({"run_id": ""}, r"^run_id must be 1 to 63 letters"),
+        (
+            {"trainer": RoleProps(termination_grace_period_seconds=-1)},
+            r"^trainer\.termination_grace_period_seconds must",
+        ),
+    ],
+)
+def test_fails_bad_run_id_or_grace_period(chart, props, message) -> None:
+    with pytest.raises(PrimeRLConfigError, match=message):
+        PrimeRLExperiment(chart, "e", name="exp", **props)

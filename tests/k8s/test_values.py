@@ -539,3 +539,12 @@ def test_empty_string_means_null_for_optional_choices() -> None:
     )
     assert values["trainer"]["podAntiAffinity"] is None
     assert values["trainer"]["tolerations"][0]["effect"] is None
+
+
+def test_run_id_key_defaults_to_the_release_and_is_checked() -> None:
+    assert plan("my-exp", resolve_values()).run_id == "my-exp"
+    assert plan("my-exp", resolve_values(sets=["runId=my-exp-2"])).run_id == "my-exp-2"
+    with pytest.raises(PrimeRLConfigError, match=r"^runId must be 1 to 63 letters"):
+        resolve_values(sets=["runId=a b"])
+    values = resolve_values(sets=["trainer.terminationGracePeriodSeconds=30"])
+    assert plan("x", values).roles["trainer"].termination_grace_period_seconds == 30

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from prime_rl import layout
+
 
 def make_micro_batch(
     model: torch.nn.Module | None,
@@ -47,11 +49,32 @@ def make_micro_batch(
     }
 
 
-def write_rollout(output_dir: Path, step: int, rank: int, world_size: int, micro_batches: list[dict]) -> Path:
+#: The run the files below belong to; `run.json` names it, as a fresh orchestrator's would.
+RUN_ID = "test-run"
+
+
+def write_rollout(
+    output_dir: Path,
+    step: int,
+    rank: int,
+    world_size: int,
+    micro_batches: list[dict],
+    run_id: str | None = RUN_ID,
+) -> Path:
+    """One rank's rollout file of `run_id` (None: unstamped), and run.json naming that run."""
+    if run_id is not None and (layout.read_run(output_dir) or {}).get("run_id") != run_id:
+        layout.write_run(output_dir, run_id)
     path = output_dir / "rollouts" / f"step_{step}" / f"rank_{rank}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"step": step, "rank": rank, "world_size": world_size, "micro_batches": micro_batches}, tmp)
+    payload = {
+        "step": step,
+        "rank": rank,
+        "world_size": world_size,
+        "run_id": run_id,
+        "micro_batches": micro_batches,
+    }
+    torch.save(payload, tmp)
     os.replace(tmp, path)
     return path
 

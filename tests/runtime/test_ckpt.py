@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from rollout_files import write_steps
+from rollout_files import RUN_ID, write_steps
 
 from prime_rl.trainer.ckpt import available_checkpoints
 from prime_rl.trainer.rl.train import main as rl_main
@@ -70,6 +70,7 @@ def test_rl_resume_continues_at_the_right_step_with_the_same_state(
     assert json.loads((resumed / "checkpoints/step_4/trainer/state.json").read_text()) == {
         "step": 4,
         "data_position": 4,
+        "run_id": RUN_ID,
     }
     assert (resumed / "broadcasts" / "step_4" / "STABLE").is_file()
 

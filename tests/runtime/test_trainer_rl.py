@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from rollout_files import make_micro_batch, write_rollout, write_steps
+from rollout_files import RUN_ID, make_micro_batch, write_rollout, write_steps
 
 from prime_rl.trainer.loss import shifted_logprobs
 from prime_rl.trainer.rl.train import main
@@ -45,7 +45,7 @@ def test_trains_on_rollouts_and_publishes_complete_broadcasts(tiny_model_dir: Pa
     assert sorted(p.name for p in broadcasts.iterdir()) == ["step_2", "step_3"]
     for step_dir in broadcasts.iterdir():
         assert sorted(p.name for p in step_dir.iterdir()) == ["STABLE", "model.safetensors"]
-        assert (step_dir / "STABLE").stat().st_size == 0
+        assert (step_dir / "STABLE").read_text() == RUN_ID
         published = _load_safetensors(step_dir / "model.safetensors")
         assert set(published) == set(base.state_dict())
         assert not torch.equal(

@@ -56,14 +56,17 @@ class PrimeRLExperiment(Construct):
       neither sets ``runAsNonRoot``. See :class:`GpuStatefulSet`.
     - ``max_async_level``: default 1; how many steps the policy that samples may lag the trainer.
       Orchestrator and trainer both read it from ``MAX_ASYNC_LEVEL``, so it is set in one place.
+    - ``run_id``: default ``name``; handed to orchestrator and trainer as ``RUN_ID``. Re-applying
+      the experiment continues its run on the volume; another id starts a new run (the earlier
+      run's rollouts and broadcasts are cleared, its checkpoints kept).
     - ``orchestrator``/``inference``/``trainer``: :class:`RoleProps` (default ``RoleProps()``).
     - ``labels``: extra labels on every object and pod. ``cluster_domain``: default ``cluster.local``.
 
     Wiring: orchestrator and trainer get ``INFERENCE_URL`` (inference pod 0 through the headless
     Service: ``http://<name>-inference-0.<name>-inference-headless.<ns>.svc.cluster.local:<port>/v1``),
     ``INFERENCE_URLS`` and ``ADMIN_INFERENCE_URLS`` (every replica, comma-separated) and
-    ``TRAINER_WORLD_SIZE`` (trainer pods x GPUs per pod, at least 1 per pod) and
-    ``MAX_ASYNC_LEVEL``; trainers get
+    ``TRAINER_WORLD_SIZE`` (trainer pods x GPUs per pod, at least 1 per pod),
+    ``MAX_ASYNC_LEVEL`` and ``RUN_ID``; trainers get
     ``MASTER_ADDR`` (trainer pod 0), ``MASTER_PORT`` (``nccl_port``) and
     ``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True``; every pod gets
     ``OUTPUT_DIR=<mount path>/outputs``.
@@ -91,6 +94,7 @@ class PrimeRLExperiment(Construct):
         external_inference_urls: Sequence[str] = (),
         run_as_user: int | None = DEFAULT_RUN_AS_USER,
         max_async_level: int = 1,
+        run_id: str | None = None,
         orchestrator: RoleProps | None = None,
         inference: RoleProps | None = None,
         trainer: RoleProps | None = None,
@@ -120,6 +124,7 @@ class PrimeRLExperiment(Construct):
                 external_inference_urls=external_inference_urls,
                 run_as_user=run_as_user,
                 max_async_level=max_async_level,
+                run_id=run_id,
                 orchestrator=orchestrator,
                 inference=inference,
                 trainer=trainer,

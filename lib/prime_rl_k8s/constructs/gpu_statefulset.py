@@ -68,6 +68,8 @@ class GpuStatefulSet(Construct):
       Kubernetes JSON, after the shared volume and before ``/dev/shm``.
     - ``labels``: extra labels on every object and pod (never in selectors).
     - ``readiness_path``: default ``None``; an HTTP path probed on the first port for readiness.
+    - ``termination_grace_period_seconds``: default ``None`` (Kubernetes' 30 s): how long a pod may
+      take to stop after SIGTERM before it is killed.
     - ``run_as_user``: default ``1000`` (the uid the PRIME-RL images use): pods run as that uid with
       ``runAsNonRoot``, so the kubelet refuses to start them as root. ``0`` runs them as root and
       ``None`` leaves the user to the image; neither sets ``runAsNonRoot`` (the kubelet would refuse
@@ -111,6 +113,7 @@ class GpuStatefulSet(Construct):
         volume_mounts: Sequence[Mapping[str, Any]] = (),
         labels: Mapping[str, str] | None = None,
         readiness_path: str | None = None,
+        termination_grace_period_seconds: int | None = None,
         run_as_user: int | None = DEFAULT_RUN_AS_USER,
         cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
     ) -> None:
@@ -150,6 +153,7 @@ class GpuStatefulSet(Construct):
                 volume_mounts=_after(shared_mounts, volume_mounts),
                 labels={} if labels is None else labels,
                 readiness_path=readiness_path,
+                termination_grace_period_seconds=termination_grace_period_seconds,
                 run_as_user=run_as_user,
                 cluster_domain=cluster_domain,
             )

@@ -34,6 +34,7 @@ from .validation import (
     require_mount_path,
     require_one_of,
     require_port,
+    require_run_id,
     require_user_id,
 )
 from .volume import SharedDataModel, SharedDataVolumeProps
@@ -44,6 +45,9 @@ DEFAULT_IMAGE_TAG = "main"
 DEFAULT_HTTP_PORT = 8000
 #: Port torchrun / NCCL rendezvous on trainer pod 0.
 DEFAULT_NCCL_PORT = 29501
+#: Seconds a role's pods get between SIGTERM and SIGKILL: the trainer and the orchestrator save a
+#: checkpoint of their finished steps first (a large model's trainer state takes minutes to write).
+DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = {ORCHESTRATOR: 120, TRAINER: 900}
 #: Secret keys read into WANDB_API_KEY and HF_TOKEN when `secret_name` is set.
 SECRET_KEYS = {"WANDB_API_KEY": "wandb-api-key", "HF_TOKEN": "hf-token"}
 
@@ -73,6 +77,8 @@ class RoleProps:
       ``nvidia.com/gpu`` taint).
     - ``pod_anti_affinity``: ``None``, ``"required"`` or ``"preferred"`` on
       ``anti_affinity_topology_key`` (default ``kubernetes.io/hostname``).
+    - ``termination_grace_period_seconds``: default 900 for the trainer and 120 for the
+      orchestrator (time to checkpoint after SIGTERM), Kubernetes' 30 for inference.
     """
 
     enabled: bool = True
@@ -95,6 +101,7 @@ class RoleProps:
     tolerations: Sequence[Mapping[str, Any]] = ()
     pod_anti_affinity: str | None = None
     anti_affinity_topology_key: str = DEFAULT_TOPOLOGY_KEY
+    termination_grace_period_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ class PrimeRLExperimentProps:
     external_inference_urls: Sequence[str] = ()
     run_as_user: int | None = DEFAULT_RUN_AS_USER
     max_async_level: int = 1
+    run_id: str | None = None
     orchestrator: RoleProps | None = None
     inference: RoleProps | None = None
     trainer: RoleProps | None = None
@@ -148,6 +156,7 @@ class ExperimentPlan:
         if props.run_as_user is not None:
             require_user_id(props.run_as_user, "run_as_user")
         self.max_async_level = require_int(props.max_async_level, "max_async_level")
+        self.run_id = self.name if props.run_id is None else require_run_id(props.run_id, "run_id")
         self.labels = {**require_labels(props.labels, "labels"), "example": props.example}
         roles = {role: _role_props(getattr(props, role), role) for role in ROLES}
         enabled = {role: role_props for role, role_props in roles.items() if role_props.enabled}
@@ -264,6 +273,9 @@ class ExperimentPlan:
             anti_affinity_topology_key=props.anti_affinity_topology_key,
             labels=self.labels,
             readiness_path="/health" if role == INFERENCE and auto_start else None,
+            termination_grace_period_seconds=_default(
+                props.termination_grace_period_seconds, DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS.get(role)
+            ),
             run_as_user=self.props.run_as_user,
             cluster_domain=self.cluster_domain,
             **shared,
@@ -314,6 +326,7 @@ class ExperimentPlan:
             if self.trainer_world_size is not None:
                 env["TRAINER_WORLD_SIZE"] = str(self.trainer_world_size)
             env["MAX_ASYNC_LEVEL"] = str(self.max_async_level)
+            env["RUN_ID"] = self.run_id
         if role == TRAINER and self.trainer_world_size is not None:
             env["MASTER_ADDR"] = self.addresses[TRAINER].pod_fqdn(0)
         if role == TRAINER:

@@ -97,6 +97,7 @@ class GpuStatefulSetProps:
     volume_mounts: Sequence[Mapping[str, Any]] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     readiness_path: str | None = None
+    termination_grace_period_seconds: int | None = None
     run_as_user: int | None = DEFAULT_RUN_AS_USER
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
 
@@ -210,6 +211,9 @@ class GpuStatefulSetModel:
         self.run_as_user = props.run_as_user
         if self.run_as_user is not None:
             require_user_id(self.run_as_user, f("run_as_user"))
+        self.termination_grace_period_seconds = props.termination_grace_period_seconds
+        if self.termination_grace_period_seconds is not None:
+            require_int(self.termination_grace_period_seconds, f("termination_grace_period_seconds"))
         self.pod_annotations: dict[str, str] = {}
         self.container_env()  # the props' env merged into the contract env must render too
 
@@ -327,6 +331,7 @@ class GpuStatefulSetModel:
             "volumes": self.volumes or None,
             "enableServiceLinks": False,
             "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": self.termination_grace_period_seconds,
             # fsGroup makes volumes that support ownership management writable for the image's
             # user, without a recursive chown of a populated volume. A numeric runAsUser lets the
             # kubelet enforce runAsNonRoot even for images whose USER is a name.

@@ -188,6 +188,22 @@ def require_label_value(value: Any, field: str) -> str:
     return value
 
 
+def require_run_id(value: Any, field: str) -> str:
+    """A run id: it goes into env values, files and label values, so a non-empty label value."""
+    if (
+        value == ""
+        or not isinstance(value, str)
+        or len(value) > MAX_NAME_LENGTH
+        or not LABEL_VALUE.match(value)
+    ):
+        raise fail(
+            field,
+            value,
+            "1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+        )
+    return value
+
+
 def require_label_key(value: Any, field: str) -> str:
     """A label key as :func:`is_label_key` defines it."""
     text = value if isinstance(value, str) else ""

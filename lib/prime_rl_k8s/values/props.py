@@ -16,6 +16,7 @@ The only module where values keys meet construct props:
     inference.externalUrls                      external_inference_urls
     securityContext.runAsUser (null = image's)  run_as_user
     config.maxAsyncLevel                        max_async_level
+    runId (null = the release name)             run_id
     <role>.enabled / replicas / autoStart       RoleProps.enabled / replicas / auto_start
     <role>.command ("" = the preset's)          RoleProps.command
     <role>.env[{name,value}]                    RoleProps.env {name: value}
@@ -27,6 +28,7 @@ The only module where values keys meet construct props:
     <role>.runtimeClassName / shmSizeGiB        RoleProps.runtime_class_name / shm_size_gib
     <role>.nodeSelector / tolerations           RoleProps.node_selector / tolerations
     <role>.podAntiAffinity[TopologyKey]         RoleProps.pod_anti_affinity / anti_affinity_topology_key
+    <role>.terminationGracePeriodSeconds        RoleProps.termination_grace_period_seconds
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ EXPERIMENT_KEYS = {
     "external_inference_urls": "inference.externalUrls",
     "run_as_user": "securityContext.runAsUser",
     "max_async_level": "config.maxAsyncLevel",
+    "run_id": "runId",
 }
 #: Role prop (RoleProps, or the StatefulSet prop it becomes) -> values key under the role.
 ROLE_KEYS = {
@@ -76,6 +79,7 @@ ROLE_KEYS = {
     "node_selector": "nodeSelector",
     "pod_anti_affinity": "podAntiAffinity",
     "anti_affinity_topology_key": "podAntiAffinityTopologyKey",
+    "termination_grace_period_seconds": "terminationGracePeriodSeconds",
 }
 _PROP = re.compile(r"^(?P<prop>[a-z_]+)(?P<rest>.*)$", re.DOTALL)
 
@@ -117,6 +121,7 @@ def experiment_props(release: str, values: Mapping[str, Any]) -> PrimeRLExperime
         external_inference_urls=tuple(values["inference"]["externalUrls"]),
         run_as_user=values["securityContext"]["runAsUser"],
         max_async_level=values["config"]["maxAsyncLevel"],
+        run_id=values["runId"],
         **roles,
     )
 
@@ -150,6 +155,7 @@ def role_props(section: Mapping[str, Any]) -> RoleProps:
         ),
         pod_anti_affinity=section["podAntiAffinity"],
         anti_affinity_topology_key=section["podAntiAffinityTopologyKey"],
+        termination_grace_period_seconds=section["terminationGracePeriodSeconds"],
     )
 
 

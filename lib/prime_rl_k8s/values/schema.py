@@ -7,7 +7,8 @@ exposes no port unless `orchestrator.service.port` is set;
 `service.ncclPort` defaults to 29501 on the trainer only (the chart's own values file also sets it
 on the orchestrator, so it is accepted there and on inference as an extra `nccl` port).
 
-Added keys: `config.maxAsyncLevel`, `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
+Added keys: `runId`, `config.maxAsyncLevel`, `<role>.terminationGracePeriodSeconds`,
+`storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
 `securityContext.runAsUser`, `<role>.shmSizeGiB`, `<role>.podAntiAffinity` and
 `<role>.podAntiAffinityTopologyKey`.
 """
@@ -38,6 +39,7 @@ from ..core.validation import (
     require_labels,
     require_mount_path,
     require_number,
+    require_run_id,
 )
 from .fields import Bool, Enum, Field, Int, ListOf, Obj, Quantity, Text
 
@@ -107,6 +109,8 @@ def _role(*, gpu: bool, service: Obj, extra: dict[str, Field] | None = None) -> 
         "podAntiAffinity": Enum(None, ANTI_AFFINITY_MODES, nullable=True),
         "podAntiAffinityTopologyKey": Field("kubernetes.io/hostname", require_label_key),
         "shmSizeGiB": Field(None, require_number, nullable=True),
+        # null: the role's default (trainer 900 s, orchestrator 120 s: time to checkpoint on SIGTERM).
+        "terminationGracePeriodSeconds": Int(None, 0, nullable=True),
     }
     fields.update(extra or {})
     return Obj(fields)
@@ -115,6 +119,8 @@ def _role(*, gpu: bool, service: Obj, extra: dict[str, Field] | None = None) -> 
 SCHEMA = Obj(
     {
         "namespace": Field("default", require_dns1123_label),
+        # null: the release name, so re-applying a release continues its run; a new id, a new run.
+        "runId": Field(None, require_run_id, nullable=True),
         "image": Obj(
             {
                 "repository": Field("primeintellect/prime-rl", require_image_repository),

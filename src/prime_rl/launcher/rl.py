@@ -107,6 +107,17 @@ def build_plan(config: RLConfig) -> Plan:
             "differ; set max_steps in the rl config"
         )
 
+    if orchestrator.run_id != trainer.run_id:
+        raise ConfigError(
+            f"orchestrator run_id={orchestrator.run_id!r} and trainer run_id={trainer.run_id!r} differ; "
+            "set one run id for both (or neither)"
+        )
+    if orchestrator.ckpt.resume_step is None and orchestrator.run_id is None:
+        # A fresh local run: both components get the same new id, so neither waits on the other's.
+        from prime_rl.layout import new_run_id
+
+        orchestrator.run_id = trainer.run_id = new_run_id()
+
     configs = {
         "inference": out / "configs" / "inference.toml",
         "orchestrator": out / "configs" / "orchestrator.toml",

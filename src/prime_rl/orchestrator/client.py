@@ -193,6 +193,12 @@ class InferenceClient:
         self.version = version
         self.weight_dir = weight_dir
 
+    async def reload_base_weights(self) -> None:
+        """Puts the server back on the base model's weights: policy version 0 of a fresh run."""
+        await self.request("POST", f"{self.root}/reload_weights", {})
+        self.version = 0
+        self.weight_dir = None
+
     async def update_weights_once(self, weight_dir: str, version: int) -> None:
         """``update_weights`` without retries, for use while the client is recovering."""
         url = f"{self.root}/update_weights"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from prime_rl.config import BaseConfig, env_int, output_dir_default
+from prime_rl.config import BaseConfig, env_int, env_str, output_dir_default
+from prime_rl.layout import check_run_id
 
 DEFAULT_INFERENCE_URL = "http://localhost:8000/v1"
 
@@ -141,8 +142,18 @@ class OrchestratorConfig(BaseConfig):
     client: ClientConfig = Field(default_factory=ClientConfig)
     ckpt: CheckpointConfig = Field(default_factory=CheckpointConfig)
 
+    run_id: str | None = Field(default_factory=env_str("RUN_ID", None))
+    """The run this orchestrator serves (default $RUN_ID). None: continue the run on the volume when
+    resuming, else start a new one with a generated id. A different id than the volume's starts a
+    new run: the earlier run's rollouts and broadcasts are cleared, its checkpoints kept."""
+
     output_dir: str = Field(default_factory=output_dir_default)
     """Shared output directory (rollouts/, broadcasts/, checkpoints/); default $OUTPUT_DIR, else outputs."""
+
+    @field_validator("run_id")
+    @classmethod
+    def _valid_run_id(cls, value: str | None) -> str | None:
+        return check_run_id(value)
 
     batch_size: Annotated[int, Field(ge=1)] = 128
     """Samples per step; a multiple of `rollouts_per_example`."""

@@ -15,9 +15,11 @@ import logging
 import os
 import random
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +78,9 @@ def checkpoint_dir(output_dir: Path, step: int) -> Path:
     return output_dir / "checkpoints" / f"step_{step}" / CHECKPOINT_DIR
 
 
-def resolve_resume_step(output_dir: Path, resume_step: int | None) -> int | None:
+def resolve_resume_step(output_dir: Path, resume_step: int | None, run_id: str | None = None) -> int | None:
     """None: fresh start; -1: the latest checkpoint (fresh when none); N: that one, which must exist."""
-    return layout.resolve_resume_step(output_dir, resume_step, CHECKPOINT_DIR, OrchestratorError)
+    return layout.resolve_resume_step(output_dir, resume_step, CHECKPOINT_DIR, OrchestratorError, run_id)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -88,13 +90,15 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(output_dir: Path, step: int, data_position: int, seed: int) -> None:
-    """State after ``step`` completed steps: where the example stream continues.
+def save_checkpoint(
+    output_dir: Path, step: int, data_position: int, seed: int, run_id: str | None = None
+) -> None:
+    """State after ``step`` completed steps of run ``run_id``: where the example stream continues.
 
     Examples of groups still in flight at this point count as consumed; a resumed run does not
     replay them.
     """
-    state = {"step": step, "data_position": data_position, "seed": seed}
+    state = {"step": step, "data_position": data_position, "seed": seed, "run_id": run_id}
     write_json_atomic(checkpoint_dir(output_dir, step) / "state.json", state)
 
 
@@ -109,6 +113,45 @@ def clear_stale_outputs(output_dir: Path) -> None:
     (output_dir / "logs" / "orchestrator" / "metrics.jsonl").unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class RunStart:
+    """Where this orchestrator starts: which run, at which step and example position, and why."""
+
+    run_id: str
+    step: int
+    position: int
+    fresh: bool
+    source: str
+
+
+def start_run(
+    output_dir: Path, configured: str | None, resume_step: int | None, groups_per_step: int
+) -> RunStart:
+    """Continue the volume's run, or start a new one.
+
+    With ``resume_step`` set, a run already on the volume continues when ``configured`` is None or
+    names it: from this orchestrator's own newest checkpoint of that run, else from the trainer's
+    progress (its newest stable broadcast N: the trainer has finished N steps and needs step N's
+    rollouts next; the example position is estimated as N steps' worth). Nothing is cleared then, so
+    a restart can never delete what the trainer waits for. Otherwise a new run starts: the earlier
+    run's rollouts and broadcasts are cleared and ``run.json`` names the new run.
+    """
+    existing = layout.read_run(output_dir)
+    if resume_step is not None and existing is not None and configured in (None, existing["run_id"]):
+        run_id = existing["run_id"]
+        resume = resolve_resume_step(output_dir, resume_step, run_id)
+        if resume is not None:
+            state = load_checkpoint(output_dir, resume)
+            return RunStart(run_id, int(state["step"]), int(state["data_position"]), False, "checkpoint")
+        stable = layout.stable_broadcasts(output_dir, run_id)
+        step = stable[-1] if stable else 0
+        return RunStart(run_id, step, step * groups_per_step, False, "trainer progress")
+    run_id = configured or layout.new_run_id()
+    clear_stale_outputs(output_dir)
+    layout.write_run(output_dir, run_id)
+    return RunStart(run_id, 0, 0, True, "fresh")
+
+
 # ---------------------------------------------------------------------------------------------
 # Rollout files
 # ---------------------------------------------------------------------------------------------
@@ -118,8 +161,13 @@ def rollout_path(output_dir: Path, step: int, rank: int) -> Path:
     return output_dir / "rollouts" / f"step_{step}" / f"rank_{rank}.pt"
 
 
-def write_rollouts(output_dir: Path, step: int, ranks: Sequence[list[dict]]) -> None:
-    """One file per trainer rank, each written to a tmp file and renamed so no reader sees it torn."""
+def write_rollouts(
+    output_dir: Path, step: int, ranks: Sequence[list[dict]], run_id: str | None = None
+) -> None:
+    """One file per trainer rank, each written to a tmp file and renamed so no reader sees it torn.
+
+    Each file is stamped with the run id, so a trainer of another run never trains on it.
+    """
     import torch
 
     world_size = len(ranks)
@@ -127,7 +175,13 @@ def write_rollouts(output_dir: Path, step: int, ranks: Sequence[list[dict]]) -> 
         path = rollout_path(output_dir, step, rank)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        payload = {"step": step, "rank": rank, "world_size": world_size, "micro_batches": micro_batches}
+        payload = {
+            "step": step,
+            "rank": rank,
+            "world_size": world_size,
+            "run_id": run_id,
+            "micro_batches": micro_batches,
+        }
         torch.save(payload, tmp)
         os.replace(tmp, path)
 
@@ -165,20 +219,32 @@ async def run(config: OrchestratorConfig) -> None:
     env = load_environment(config.environment.id, **config.environment.args)
     examples = await asyncio.to_thread(env.examples, config.seed)
 
-    resume = await asyncio.to_thread(resolve_resume_step, output_dir, config.ckpt.resume_step)
-    start_step, position = 0, 0
-    if resume is None:
-        await asyncio.to_thread(clear_stale_outputs, output_dir)
+    start = await asyncio.to_thread(
+        start_run, output_dir, config.run_id, config.ckpt.resume_step, config.groups_per_step
+    )
+    start_step = start.step
+    if start.fresh:
+        logger.info("started run %s", start.run_id)
+    elif start.source == "checkpoint":
+        logger.info(
+            "resumed from checkpoint step %d (data position %d) of run %s",
+            start_step,
+            start.position,
+            start.run_id,
+        )
     else:
-        state = await asyncio.to_thread(load_checkpoint, output_dir, resume)
-        start_step, position = int(state["step"]), int(state["data_position"])
-        logger.info("resumed from checkpoint step %d (data position %d)", start_step, position)
-    stream = ExampleStream(examples, config.seed, position)
+        logger.info(
+            "continuing run %s at step %d from the trainer's progress (data position %d)",
+            start.run_id,
+            start_step,
+            start.position,
+        )
+    stream = ExampleStream(examples, config.seed, start.position)
 
     tokenizer = await asyncio.to_thread(_load_tokenizer, config.model.tokenizer or config.model.name)
     chat = ChatTokenizer(tokenizer)
     clients = [InferenceClient(url, config.model.name, config.client) for url in config.client.urls]
-    weights = WeightSync(clients, output_dir, config.poll_interval_s)
+    weights = WeightSync(clients, output_dir, config.poll_interval_s, start.run_id)
     metrics_path = output_dir / "logs" / "orchestrator" / "metrics.jsonl"
     logger.info(
         "orchestrating %s on %s for steps %d..%d; %d server(s), %d trainer rank(s)",
@@ -222,7 +288,11 @@ async def run(config: OrchestratorConfig) -> None:
     try:
         await asyncio.gather(*(c.wait_healthy() for c in clients))
         await asyncio.gather(*(c.check_model() for c in clients))
+        if start.fresh:
+            # Servers outlive orchestrator restarts: never sample a new run from an old run's policy.
+            await weights.reset_to_base()
         last = time.perf_counter()
+        completed = start_step
         for step in range(start_step, config.max_steps):
             wait_started = time.perf_counter()
             await weights.ensure(step - config.max_async_level)
@@ -245,7 +315,7 @@ async def run(config: OrchestratorConfig) -> None:
                 config.sampling.temperature,
                 chat.pad_token_id,
             )
-            await asyncio.to_thread(write_rollouts, output_dir, step, packed.ranks)
+            await asyncio.to_thread(write_rollouts, output_dir, step, packed.ranks, start.run_id)
             now = time.perf_counter()
             elapsed, last = now - last, now
             record = _step_metrics(step, rollouts, groups, weights.version, elapsed, weight_wait)
@@ -258,10 +328,22 @@ async def run(config: OrchestratorConfig) -> None:
             )
             logger.info(format_line(step, config.max_steps, record))
             await asyncio.to_thread(append_metrics, metrics_path, record)
-            done = step + 1
-            if config.ckpt.interval and done % config.ckpt.interval == 0 and done < config.max_steps:
-                await asyncio.to_thread(save_checkpoint, output_dir, done, stream.position, config.seed)
+            completed = step + 1
+            if (
+                config.ckpt.interval
+                and completed % config.ckpt.interval == 0
+                and completed < config.max_steps
+            ):
+                await asyncio.to_thread(
+                    save_checkpoint, output_dir, completed, stream.position, config.seed, start.run_id
+                )
         logger.info("wrote rollouts for all %d steps", config.max_steps)
+    except asyncio.CancelledError:
+        # SIGTERM (preemption, node drain, kubectl delete): keep what was done, then exit.
+        if completed > start_step and completed < config.max_steps:
+            save_checkpoint(output_dir, completed, stream.position, config.seed, start.run_id)
+            logger.info("stopping: saved a checkpoint after %d steps", completed)
+        raise
     finally:
         await scheduler.shutdown()
         await asyncio.gather(*(c.aclose() for c in clients))
@@ -317,12 +399,37 @@ def main(argv: list[str] | None = None) -> None:
     from prime_rl.orchestrator.client import InferenceError
 
     try:
-        asyncio.run(run(config))
+        asyncio.run(_run_until_terminated(config))
     except (OrchestratorError, InferenceError, ConfigError) as exc:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except Terminated:
+        raise SystemExit(143) from None
+
+
+class Terminated(Exception):
+    """SIGTERM arrived; the loop saved what it had and stopped."""
+
+
+async def _run_until_terminated(config: OrchestratorConfig) -> None:
+    """`run`, cancelled on SIGTERM so it can checkpoint within the pod's grace period."""
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = asyncio.Event()
+
+    def on_sigterm() -> None:
+        terminated.set()
+        task.cancel()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        await run(config)
+    except asyncio.CancelledError:
+        if terminated.is_set():
+            raise Terminated from None
+        raise
 
 
 if __name__ == "__main__":

@@ -18,17 +18,20 @@ from prime_rl.orchestrator.client import InferenceClient
 logger = logging.getLogger(__name__)
 
 
-def latest_stable(output_dir: str | Path) -> int | None:
-    steps = stable_broadcasts(output_dir)
+def latest_stable(output_dir: str | Path, run_id: str | None = None) -> int | None:
+    """The newest complete broadcast (of `run_id`, when given)."""
+    steps = stable_broadcasts(output_dir, run_id)
     return steps[-1] if steps else None
 
 
-async def wait_for_broadcast(output_dir: str | Path, min_step: int, poll_interval_s: float) -> int:
+async def wait_for_broadcast(
+    output_dir: str | Path, min_step: int, poll_interval_s: float, run_id: str | None = None
+) -> int:
     """Waits (off the event loop) until a stable broadcast >= ``min_step`` exists; returns the newest."""
     started = time.monotonic()
     next_log = 0.0
     while True:
-        latest = await asyncio.to_thread(latest_stable, output_dir)
+        latest = await asyncio.to_thread(latest_stable, output_dir, run_id)
         if latest is not None and latest >= min_step:
             return latest
         waited = time.monotonic() - started
@@ -42,10 +45,15 @@ class WeightSync:
     """Keeps every server on a recent policy; also re-applies weights to a server that restarted."""
 
     def __init__(
-        self, clients: Sequence[InferenceClient], output_dir: str | Path, poll_interval_s: float
+        self,
+        clients: Sequence[InferenceClient],
+        output_dir: str | Path,
+        poll_interval_s: float,
+        run_id: str | None = None,
     ) -> None:
         self.clients = list(clients)
         self.output_dir = Path(output_dir)
+        self.run_id = run_id
         self.poll_interval_s = poll_interval_s
         self.update_seconds = 0.0
         for client in self.clients:
@@ -72,18 +80,23 @@ class WeightSync:
         moves to a newer stable broadcast when one is available (fresher rollouts, never older).
         """
         if self.version >= min_version:
-            newest = await asyncio.to_thread(latest_stable, self.output_dir)
+            newest = await asyncio.to_thread(latest_stable, self.output_dir, self.run_id)
         else:
-            newest = await wait_for_broadcast(self.output_dir, min_version, self.poll_interval_s)
+            newest = await wait_for_broadcast(self.output_dir, min_version, self.poll_interval_s, self.run_id)
         if newest is not None and newest > self.version:
             stale = [c for c in self.clients if c.version < newest]
             await self.load(newest, stale)
         return self.version
 
+    async def reset_to_base(self) -> None:
+        """A fresh run samples step 0 from the base model, whatever a server kept from earlier runs."""
+        await asyncio.gather(*(c.reload_base_weights() for c in self.clients))
+        logger.info("reset %d server(s) to the base weights", len(self.clients))
+
     async def resync(self, client: InferenceClient) -> None:
         """After a server came back: load the newest stable broadcast at least as new as its last one."""
         if client.version <= 0:
             return
-        newest = await wait_for_broadcast(self.output_dir, client.version, self.poll_interval_s)
+        newest = await wait_for_broadcast(self.output_dir, client.version, self.poll_interval_s, self.run_id)
         await client.update_weights_once(str(broadcast_dir(self.output_dir, newest).resolve()), newest)
         logger.info("re-applied policy version %d to %s", newest, client.base_url)

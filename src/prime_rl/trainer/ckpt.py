@@ -28,6 +28,8 @@ class TrainState:
 
     step: int
     data_position: int
+    run_id: str | None = None
+    """The run the checkpoint belongs to; a trainer resumes only from its own run's checkpoints."""
 
 
 def is_due(done: int, interval: int | None, max_steps: int) -> bool:
@@ -44,9 +46,10 @@ def available_checkpoints(output_dir: Path) -> list[int]:
     return layout.checkpoint_steps(output_dir, TRAINER_DIR)
 
 
-def resolve_resume_step(output_dir: Path, resume_step: int | None) -> int | None:
-    """None: fresh start; -1: the latest checkpoint (fresh when none); N: that one, which must exist."""
-    return layout.resolve_resume_step(output_dir, resume_step, TRAINER_DIR, TrainerError)
+def resolve_resume_step(output_dir: Path, resume_step: int | None, run_id: str | None = None) -> int | None:
+    """None: fresh start; -1: the latest checkpoint (of `run_id`, when given; fresh when none); N: that
+    one, which must exist."""
+    return layout.resolve_resume_step(output_dir, resume_step, TRAINER_DIR, TrainerError, run_id)
 
 
 def _full_options(world_size: int, loading: bool) -> Any:
@@ -83,7 +86,7 @@ def save_checkpoint(
         torch.save(optim_state, tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         (tmp / "state.json").write_text(
-            json.dumps({"step": state.step, "data_position": state.data_position})
+            json.dumps({"step": state.step, "data_position": state.data_position, "run_id": state.run_id})
         )
     if keep is not None:
         for old in available_checkpoints(output_dir)[:-keep]:
@@ -115,4 +118,6 @@ def load_checkpoint(
     set_optimizer_state_dict(model, optimizer, optim_state, options=options)
     scheduler.load_state_dict(torch.load(source / "scheduler.pt", weights_only=True))
     meta = json.loads((source / "state.json").read_text())
-    return TrainState(step=int(meta["step"]), data_position=int(meta["data_position"]))
+    return TrainState(
+        step=int(meta["step"]), data_position=int(meta["data_position"]), run_id=meta.get("run_id")
+    )

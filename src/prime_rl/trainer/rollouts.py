@@ -6,9 +6,11 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Event
 
 import torch
 
+from prime_rl import layout
 from prime_rl.trainer.errors import TrainerError
 
 logger = logging.getLogger("prime_rl.trainer")
@@ -38,13 +40,59 @@ def rollout_path(output_dir: Path, step: int, rank: int) -> Path:
     return output_dir / "rollouts" / f"step_{step}" / f"rank_{rank}.pt"
 
 
-def wait_for_rollout(
-    path: Path, poll_interval: float, timeout: float | None, log_every: float = 30.0
-) -> None:
-    """Block until `path` exists (it appears atomically by rename), logging while waiting."""
+class ForeignRunError(TrainerError):
+    """A rollout file of another run: never trained on; the trainer waits for its own run's file."""
+
+
+def await_run_id(
+    output_dir: Path, configured: str | None, poll_interval: float, stop: Event | None = None
+) -> str | None:
+    """The run to train: `configured` ($RUN_ID), else the one the orchestrator started (run.json).
+
+    Waits for run.json when neither exists yet; returns None if `stop` is set meanwhile.
+    """
+    if configured is not None:
+        return configured
     start = time.monotonic()
     last_log = start
-    while not path.is_file():
+    while (run := layout.read_run(output_dir)) is None:
+        if stop is not None and stop.is_set():
+            return None
+        if time.monotonic() - last_log >= 30.0:
+            logger.info(
+                "waiting for %s (%.0f s so far)", output_dir / layout.RUN_FILE, time.monotonic() - start
+            )
+            last_log = time.monotonic()
+        time.sleep(poll_interval)
+    return run["run_id"]
+
+
+def _modified(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def wait_for_rollout(
+    path: Path,
+    poll_interval: float,
+    timeout: float | None,
+    log_every: float = 30.0,
+    *,
+    stop: Event | None = None,
+    not_version: int | None = None,
+) -> bool:
+    """Block until `path` exists (it appears atomically by rename), logging while waiting.
+
+    With `not_version` (a file's mtime), waits until the file there is another one. Returns False
+    as soon as `stop` is set (the trainer is being terminated), True once the file is there.
+    """
+    start = time.monotonic()
+    last_log = start
+    while (modified := _modified(path)) is None or modified == not_version:
+        if stop is not None and stop.is_set():
+            return False
         now = time.monotonic()
         if timeout is not None and now - start > timeout:
             raise TrainerError(f"rollouts.timeout: no rollout file at {path} after {timeout:g} s")
@@ -52,6 +100,7 @@ def wait_for_rollout(
             logger.info("waiting for %s (%.0f s so far)", path, now - start)
             last_log = now
         time.sleep(poll_interval)
+    return True
 
 
 def _check_micro_batch(path: Path, index: int, mb: object, seq_len: int | None) -> MicroBatch:
@@ -92,9 +141,17 @@ def _check_micro_batch(path: Path, index: int, mb: object, seq_len: int | None) 
 
 
 def load_rollout(
-    path: Path, step: int, rank: int, world_size: int, seq_len: int | None = None
+    path: Path,
+    step: int,
+    rank: int,
+    world_size: int,
+    seq_len: int | None = None,
+    run_id: str | None = None,
 ) -> list[MicroBatch]:
-    """Load and validate one rank's rollout file; every problem names the file."""
+    """Load and validate one rank's rollout file; every problem names the file.
+
+    With `run_id`, a file stamped with another run (or with none) raises ForeignRunError.
+    """
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -104,6 +161,10 @@ def load_rollout(
     missing = sorted({"step", "rank", "world_size", "micro_batches"} - set(data))
     if missing:
         raise TrainerError(f"rollout file {path}: lacks key(s) {missing}")
+    if run_id is not None and data.get("run_id") != run_id:
+        raise ForeignRunError(
+            f"rollout file {path}: belongs to run {data.get('run_id')!r}, not to this run {run_id!r}"
+        )
     if data["world_size"] != world_size:
         raise TrainerError(
             f"rollout file {path}: written for world_size={data['world_size']} but the trainer runs "

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from prime_rl.layout import STABLE, WEIGHTS_FILE, broadcast_dir, step_dirs
+from prime_rl.layout import STABLE, WEIGHTS_FILE, broadcast_dir, stable_run, step_dirs, write_stable
 from prime_rl.trainer.lora import merge_lora_state_dict
 
 
@@ -87,9 +87,13 @@ def save_safetensors_atomic(
 
 
 def publish_broadcast(
-    state_dict: dict[str, torch.Tensor], output_dir: Path, step: int, dtype: torch.dtype | None
+    state_dict: dict[str, torch.Tensor],
+    output_dir: Path,
+    step: int,
+    dtype: torch.dtype | None,
+    run_id: str | None = None,
 ) -> Path:
-    """Write `broadcasts/step_N/model.safetensors` then the empty STABLE marker.
+    """Write `broadcasts/step_N/model.safetensors`, then the STABLE marker holding the run id.
 
     A directory left by an earlier attempt at the same step loses its marker first, so a reader
     never pairs the marker with a partial file.
@@ -98,12 +102,14 @@ def publish_broadcast(
     target.mkdir(parents=True, exist_ok=True)
     (target / STABLE).unlink(missing_ok=True)
     save_safetensors_atomic(state_dict, target / WEIGHTS_FILE, dtype)
-    (target / STABLE).touch()
+    write_stable(target, run_id)
     return target
 
 
-def is_published(output_dir: Path, step: int) -> bool:
-    return (broadcast_dir(output_dir, step) / STABLE).is_file()
+def is_published(output_dir: Path, step: int, run_id: str | None = None) -> bool:
+    """Whether step N's broadcast is complete (and of `run_id`, when given)."""
+    marker = stable_run(broadcast_dir(output_dir, step))
+    return marker is not None and (run_id is None or marker == run_id)
 
 
 def prune_broadcasts(output_dir: Path, keep: int) -> list[int]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from prime_rl.config import BaseConfig, env_int, output_dir_default
+from prime_rl.config import BaseConfig, env_int, env_str, output_dir_default
+from prime_rl.layout import check_run_id
 from prime_rl.trainer.config import TrainerSections
 
 
@@ -46,7 +47,15 @@ class RLTrainerConfig(TrainerSections):
     """When set, a rollout micro-batch longer than this is rejected."""
     num_train_workers: int | None = Field(default_factory=env_int("TRAINER_WORLD_SIZE", None), gt=0)
     """Expected trainer world size (default $TRAINER_WORLD_SIZE); a mismatch with torchrun is an error."""
+    run_id: str | None = Field(default_factory=env_str("RUN_ID", None))
+    """The run to train (default $RUN_ID); None adopts the run the orchestrator started (run.json).
+    Rollout files of any other run are never trained on."""
     output_dir: str = Field(default_factory=output_dir_default)
     """Shared output directory (rollouts, broadcasts, checkpoints, weights, logs)."""
     rollouts: RolloutWaitConfig = Field(default_factory=RolloutWaitConfig)
     loss: RLLossConfig = Field(default_factory=RLLossConfig)
+
+    @field_validator("run_id")
+    @classmethod
+    def _valid_run_id(cls, value: str | None) -> str | None:
+        return check_run_id(value)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from pathlib import Path
+from threading import Event
 
 import torch
 from torch import nn
@@ -31,7 +33,14 @@ from prime_rl.trainer.parallel import (
     is_sharded,
 )
 from prime_rl.trainer.rl.config import RLLossConfig, RLTrainerConfig
-from prime_rl.trainer.rollouts import MicroBatch, load_rollout, rollout_path, wait_for_rollout
+from prime_rl.trainer.rollouts import (
+    ForeignRunError,
+    MicroBatch,
+    await_run_id,
+    load_rollout,
+    rollout_path,
+    wait_for_rollout,
+)
 from prime_rl.trainer.weights import (
     clear_broadcasts,
     export_hf,
@@ -129,13 +138,48 @@ def _check_same_count(count: int, world: World, path: Path) -> None:
 
 def train(config: RLTrainerConfig) -> None:
     world = init_world()
+    stop = Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        _train(config, world)
+        _train(config, world, stop)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         close_world()
 
 
-def _train(config: RLTrainerConfig, world: World) -> None:
+class Terminated(Exception):
+    """SIGTERM arrived: the trainer saved a checkpoint of its finished steps and stopped."""
+
+
+def _stop_agreed(world: World, stopping: bool) -> bool:
+    """Whether any rank is stopping; every rank calls it, so all decide together (the checkpoint
+    that follows is collective)."""
+    flag = torch.tensor([1.0 if stopping else 0.0], device=world.device)
+    all_reduce_max(flag)
+    return bool(flag.item())
+
+
+def _next_rollout(
+    config: RLTrainerConfig, output_dir: Path, step: int, world: World, run_id: str | None, stop: Event
+) -> list[MicroBatch] | None:
+    """This rank's micro-batches of `step` for this run, or None when stopping.
+
+    A file of another run is logged once and waited past until this run's file replaces it.
+    """
+    path = rollout_path(output_dir, step, world.rank)
+    foreign: int | None = None
+    while wait_for_rollout(
+        path, config.rollouts.poll_interval, config.rollouts.timeout, stop=stop, not_version=foreign
+    ):
+        try:
+            return load_rollout(path, step, world.rank, world.world_size, config.seq_len, run_id)
+        except ForeignRunError as exc:
+            logger.warning("%s; waiting for this run's file", exc)
+            foreign = path.stat().st_mtime_ns
+    return None
+
+
+def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
     setup_console(config.log.level, world.rank)
     if config.num_train_workers is not None and config.num_train_workers != world.world_size:
         raise TrainerError(
@@ -151,7 +195,11 @@ def _train(config: RLTrainerConfig, world: World) -> None:
     merge_scale = lora_scaling(config.model)
     out_dtype = output_dtype(config.weights.dtype, config.model, world.device)
 
-    resume = resolve_resume_step(output_dir, config.ckpt.resume_step)
+    run_id = await_run_id(output_dir, config.run_id, config.rollouts.poll_interval, stop)
+    if _stop_agreed(world, run_id is None):
+        raise Terminated
+    logger.info("training run %s", run_id)
+    resume = resolve_resume_step(output_dir, config.ckpt.resume_step, run_id)
     start_step = 0
     if resume is not None:
         start_step = load_checkpoint(
@@ -161,11 +209,11 @@ def _train(config: RLTrainerConfig, world: World) -> None:
     elif world.is_main:
         clear_broadcasts(output_dir)
     barrier()
-    if start_step > 0 and not is_published(output_dir, start_step):
+    if start_step > 0 and not is_published(output_dir, start_step, run_id):
         # The policy the orchestrator waits for was lost (e.g. cleared): publish it again.
         restored = gather_full_state_dict(model, world.world_size, merge_scale)
         if world.is_main:
-            publish_broadcast(restored, output_dir, start_step, out_dtype)
+            publish_broadcast(restored, output_dir, start_step, out_dtype, run_id)
         del restored
 
     step_logger = StepLogger(
@@ -178,12 +226,26 @@ def _train(config: RLTrainerConfig, world: World) -> None:
         config.model_dump(mode="json"),
     )
     state: dict[str, torch.Tensor] = {}
+    saved = start_step
     try:
         for step in range(start_step, config.max_steps):
-            path = rollout_path(output_dir, step, world.rank)
-            wait_for_rollout(path, config.rollouts.poll_interval, config.rollouts.timeout)
-            micro_batches = load_rollout(path, step, world.rank, world.world_size, config.seq_len)
-            _check_same_count(len(micro_batches), world, path)
+            micro_batches = _next_rollout(config, output_dir, step, world, run_id, stop)
+            if _stop_agreed(world, micro_batches is None or stop.is_set()):
+                if step > saved:
+                    save_checkpoint(
+                        output_dir,
+                        TrainState(step, step, run_id),
+                        model,
+                        optimizer,
+                        scheduler,
+                        world.rank,
+                        world.world_size,
+                        config.ckpt.keep,
+                    )
+                    logger.info("stopping: saved a checkpoint after %d steps", step)
+                raise Terminated
+            assert micro_batches is not None
+            _check_same_count(len(micro_batches), world, rollout_path(output_dir, step, world.rank))
 
             started = time.perf_counter()
             metrics = rl_train_step(
@@ -199,7 +261,7 @@ def _train(config: RLTrainerConfig, world: World) -> None:
             scheduler.step()
             state = gather_full_state_dict(model, world.world_size, merge_scale)
             if world.is_main:
-                publish_broadcast(state, output_dir, step + 1, out_dtype)
+                publish_broadcast(state, output_dir, step + 1, out_dtype, run_id)
                 prune_broadcasts(output_dir, config.max_async_level + 1)
             add_step_timing(metrics, started, world.device)
             step_logger.log(step + 1, metrics)
@@ -209,7 +271,7 @@ def _train(config: RLTrainerConfig, world: World) -> None:
             if is_due(done, config.ckpt.interval, config.max_steps):
                 save_checkpoint(
                     output_dir,
-                    TrainState(done, done),
+                    TrainState(done, done, run_id),
                     model,
                     optimizer,
                     scheduler,
@@ -217,6 +279,7 @@ def _train(config: RLTrainerConfig, world: World) -> None:
                     world.world_size,
                     config.ckpt.keep,
                 )
+                saved = done
             if world.is_main and (last or is_due(done, config.weights.export_interval, config.max_steps)):
                 export_hf(state, model.config, tokenizer, output_dir, done, out_dtype)
             if not last:

@@ -15,13 +15,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     from prime_rl.trainer.rl.config import RLTrainerConfig
 
     config = parse_config(RLTrainerConfig, argv, prog="trainer")
-    from prime_rl.trainer.rl.loop import train
+    from prime_rl.trainer.rl.loop import Terminated, train
 
     try:
         train(config)
     except TrainerError as e:
         print(f"trainer: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
+    except Terminated:
+        raise SystemExit(143) from None
 
 
 if __name__ == "__main__":
