@@ -107,6 +107,9 @@ def test_every_rollout_broadcast_and_metric_line_appears(rl_run: RlRun) -> None:
     assert [m["step"] for m in orchestrator] == list(range(STEPS))
     assert all(m["async_level"] <= 1 and m["off_policy_level"] <= 1 for m in orchestrator)
     assert all(m["samples"] == 16 for m in orchestrator)
+    for m in orchestrator:  # every record, zeros included
+        assert m["filtered_groups"] >= 0 and 0.0 <= m["solve_all"] <= 1.0 and 0.0 <= m["solve_none"] <= 1.0
+        assert 0.0 <= m["truncated_rollouts"] <= 1.0
     trainer = read_jsonl(out / "logs" / "trainer" / "metrics.jsonl")
     assert [m["step"] for m in trainer] == list(range(1, STEPS + 1))
 

@@ -143,3 +143,39 @@ def test_a_fresh_run_samples_step_0_from_the_base_weights(
                     assert mb["inference_logprobs"][0, t].item() == pytest.approx(expected, abs=1e-2)
                     checked += 1
     assert checked > 0
+
+
+def test_sigterm_checkpoints_both_and_a_restart_repeats_no_step(
+    base_server: InferenceServer, tmp_path: Path
+) -> None:
+    """Preemption or a node drain: both save what they finished, exit 143, and the pods' restart
+    continues the run with every trainer step exactly once."""
+    out, orch, train = _configs(tmp_path, base_server)
+    logs = {name: tmp_path / f"{name}.log" for name in ("orchestrator", "trainer", "orch2", "train2")}
+    trainer_metrics = out / "logs" / "trainer" / "metrics.jsonl"
+    first = {
+        "orchestrator": spawn(
+            [*ORCHESTRATOR, "@", str(orch), *POD_ARGS], logs["orchestrator"], RUN_ID="run-c"
+        ),
+        "trainer": spawn([*TRAINER, "@", str(train), *POD_ARGS], logs["trainer"], RUN_ID="run-c"),
+    }
+    try:
+        wait_for(lambda: len(_steps(trainer_metrics)) >= 2, 300, "two trainer steps")
+    except BaseException:
+        for proc in first.values():
+            stop_group(proc, signal.SIGKILL)
+        raise
+    for proc in first.values():
+        stop_group(proc, signal.SIGTERM, timeout_s=120)
+    assert {name: proc.returncode for name, proc in first.items()} == {"orchestrator": 143, "trainer": 143}
+    trained = len(_steps(trainer_metrics))
+    assert layout.checkpoint_steps(out, "trainer", "run-c") == [trained]
+    assert layout.checkpoint_steps(out, "orchestrator", "run-c"), log_tail(logs["orchestrator"])
+
+    second = {
+        "orch2": spawn([*ORCHESTRATOR, "@", str(orch), *POD_ARGS], logs["orch2"], RUN_ID="run-c"),
+        "train2": spawn([*TRAINER, "@", str(train), *POD_ARGS], logs["train2"], RUN_ID="run-c"),
+    }
+    assert wait_exit(second, timeout=600, logs=logs) == {"orch2": 0, "train2": 0}
+    assert f"resumed from checkpoint step {trained}" in logs["train2"].read_text()
+    assert _steps(trainer_metrics) == list(range(1, STEPS + 1))

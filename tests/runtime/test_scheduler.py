@@ -150,3 +150,73 @@ def test_a_failing_group_fails_the_collect() -> None:
         await scheduler.shutdown()
 
     asyncio.run(go())
+
+
+async def _finish_until(scheduler: GroupScheduler, fake: FakeGroups, step: int) -> list:
+    """Resolve groups one at a time (letting the scheduler start replacements) until `step` is full."""
+    task = asyncio.ensure_future(scheduler.collect(step))
+    while not task.done():
+        for _ in range(5):
+            await asyncio.sleep(0)
+        fake.finish(1)
+    return await task
+
+
+def test_groups_without_signal_do_not_count_and_are_replaced() -> None:
+    async def go() -> None:
+        fake = FakeGroups()
+        # g0, g2 and g3 have uniform rewards: skipped; g1, g4 fill the step.
+        keep = {"g1", "g4", "g5"}.__contains__
+        scheduler = GroupScheduler(fake.start, lambda: fake.version, 2, 1, 10, 4, keep=keep, max_skipped=5)
+        batch = await _finish_until(scheduler, fake, 0)
+        assert [g.value for g in batch] == ["g1", "g4"]
+        assert [g.value for g in scheduler.skipped] == ["g0", "g2", "g3"]
+        await scheduler.shutdown()
+
+    asyncio.run(go())
+
+
+def test_past_the_oversampling_bound_the_step_trains_on_what_it_has() -> None:
+    async def go() -> None:
+        fake = FakeGroups()
+        scheduler = GroupScheduler(
+            fake.start, lambda: fake.version, 2, 1, 10, 4, keep=lambda g: False, max_skipped=2
+        )
+        batch = await _finish_until(scheduler, fake, 0)
+        # Three skipped groups pass the bound of 2: the step takes the first two of them.
+        assert [g.value for g in batch] == ["g0", "g1"]
+        assert len(scheduler.skipped) == 3
+        await scheduler.shutdown()
+
+    asyncio.run(go())
+
+
+def test_group_outcomes_count_skipped_groups_and_solved_fractions() -> None:
+    from types import SimpleNamespace
+
+    from prime_rl.orchestrator.orchestrator import group_outcomes, has_signal
+    from prime_rl.orchestrator.scheduler import Tagged
+
+    def group(*rewards: float) -> Tagged:
+        return Tagged(0, [SimpleNamespace(reward=r) for r in rewards])
+
+    solved, failed, mixed = group(1.0, 1.0), group(0.0, 0.0), group(0.0, 1.0)
+    assert not has_signal(solved.value) and has_signal(mixed.value)
+    assert group_outcomes([mixed, solved], [solved, failed]) == {
+        "filtered_groups": 2,
+        "solve_all": pytest.approx(1 / 3),
+        "solve_none": pytest.approx(1 / 3),
+    }
+    assert group_outcomes([mixed], []) == {"filtered_groups": 0, "solve_all": 0.0, "solve_none": 0.0}
+
+
+def test_truncated_rollouts_leave_the_loss_only_when_asked() -> None:
+    from types import SimpleNamespace
+
+    from prime_rl.orchestrator.orchestrator import _loss_mask
+
+    cut = SimpleNamespace(loss_mask=[False, True, True], truncated=True)
+    whole = SimpleNamespace(loss_mask=[False, True, True], truncated=False)
+    assert _loss_mask(cut, mask_truncated=True) == [False, False, False]
+    assert _loss_mask(cut, mask_truncated=False) == [False, True, True]
+    assert _loss_mask(whole, mask_truncated=True) == [False, True, True]

@@ -142,6 +142,17 @@ class OrchestratorConfig(BaseConfig):
     client: ClientConfig = Field(default_factory=ClientConfig)
     ckpt: CheckpointConfig = Field(default_factory=CheckpointConfig)
 
+    skip_uniform_groups: bool = True
+    """Groups whose rewards are all equal have zero advantage everywhere: they cost a forward and
+    backward pass and dilute the loss normalisation, so they do not count towards a step's batch
+    and others are sampled in their place."""
+
+    max_skipped_groups_per_step: Annotated[int, Field(ge=0)] | None = None
+    """Bound on that oversampling; past it the step trains on what it has. None = groups per step."""
+
+    mask_truncated_completions: bool = False
+    """Drop from the loss every token of a rollout cut at max_tokens or seq_len."""
+
     run_id: str | None = Field(default_factory=env_str("RUN_ID", None))
     """The run this orchestrator serves (default $RUN_ID). None: continue the run on the volume when
     resuming, else start a new one with a generated id. A different id than the volume's starts a

@@ -284,6 +284,8 @@ async def run(config: OrchestratorConfig) -> None:
         config.off_policy_limit,
         config.max_steps,
         max_in_flight=config.groups_per_step,
+        keep=has_signal if config.skip_uniform_groups else None,
+        max_skipped=_default(config.max_skipped_groups_per_step, config.groups_per_step),
     )
     try:
         await asyncio.gather(*(c.wait_healthy() for c in clients))
@@ -303,7 +305,7 @@ async def run(config: OrchestratorConfig) -> None:
             rollouts = [r for g in groups for r in g.value]
             advantages = compute_advantages([r.reward for r in rollouts], config.rollouts_per_example)
             samples = [
-                TrainSample(r.input_ids, r.loss_mask, r.logprobs, a)
+                TrainSample(r.input_ids, _loss_mask(r, config.mask_truncated_completions), r.logprobs, a)
                 for r, a in zip(rollouts, advantages, strict=True)
             ]
             # Packing builds tensors: off the event loop, like the file writes, so requests keep flowing.
@@ -319,6 +321,7 @@ async def run(config: OrchestratorConfig) -> None:
             now = time.perf_counter()
             elapsed, last = now - last, now
             record = _step_metrics(step, rollouts, groups, weights.version, elapsed, weight_wait)
+            record.update(group_outcomes(groups, scheduler.skipped))
             record.update(
                 dropped_groups=scheduler.dropped,
                 truncated=packed.truncated,
@@ -349,6 +352,32 @@ async def run(config: OrchestratorConfig) -> None:
         await asyncio.gather(*(c.aclose() for c in clients))
 
 
+def has_signal(group: Sequence[Any]) -> bool:
+    """Whether a group's rewards differ: with all equal, every advantage is zero."""
+    return len({r.reward for r in group}) > 1
+
+
+def group_outcomes(batch: Sequence[Any], skipped: Sequence[Any]) -> dict[str, float]:
+    """Per step: groups skipped for equal rewards, and the fractions of all groups seen that every
+    rollout solved (reward 1) or none did (reward 0)."""
+    seen = {id(g): g for g in [*batch, *skipped]}.values()
+    rewards = [[r.reward for r in g.value] for g in seen]
+    n = max(len(rewards), 1)
+    return {
+        "filtered_groups": len(skipped),
+        "solve_all": sum(all(x == 1.0 for x in group) for group in rewards) / n,
+        "solve_none": sum(all(x == 0.0 for x in group) for group in rewards) / n,
+    }
+
+
+def _loss_mask(rollout: Any, mask_truncated: bool) -> list[bool]:
+    return [False] * len(rollout.loss_mask) if mask_truncated and rollout.truncated else rollout.loss_mask
+
+
+def _default(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
 def _step_metrics(
     step: int,
     rollouts: Sequence[Any],
@@ -370,6 +399,7 @@ def _step_metrics(
         "off_policy_level": max(step - g.version for g in groups),
         "policy_version": version,
         "samples": n,
+        "truncated_rollouts": sum(r.truncated for r in rollouts) / n,
         "step_time_s": elapsed,
         "weight_wait_s": weight_wait,
     }

@@ -117,6 +117,8 @@ async def run_rollout(
         rollout.loss_mask.extend([True] * len(completion.token_ids))
         rollout.logprobs.extend(completion.logprobs)
         rollout.num_turns += 1
+        if completion.finish_reason == "length":
+            rollout.truncated = True  # the turn was cut at max_tokens
         before = [*messages, {"role": "assistant", "content": chat.decode(completion.token_ids, True)}]
         messages[:] = before
         if env.is_done(messages, state):

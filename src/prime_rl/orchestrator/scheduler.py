@@ -6,6 +6,10 @@ their place). New groups are started only while they can still be used: the grou
 finished or in flight cannot fill every step the current policy is allowed to serve, and no more
 than ``max_in_flight`` run at once. Generation therefore continues while the orchestrator writes a
 batch or waits for the trainer, but never produces work that would be thrown away for sure.
+
+Groups that ``keep`` rejects (those whose rewards are all equal carry no gradient) do not count
+towards a step: others are started in their place, at most ``max_skipped`` per step; past that
+bound the step is filled with the skipped groups, so a hard batch still trains.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class GroupScheduler(Generic[T]):
         off_policy_limit: int,
         max_steps: int,
         max_in_flight: int,
+        keep: Callable[[T], bool] | None = None,
+        max_skipped: int = 0,
     ) -> None:
         self.start_group = start_group
         self.current_version = current_version
@@ -51,6 +57,10 @@ class GroupScheduler(Generic[T]):
         self.ready: list[Tagged[T]] = []
         self.dropped = 0
         self.started = 0
+        self.keep = keep
+        self.max_skipped = max_skipped
+        #: Groups `keep` rejected while collecting the last step (some may have filled it at the bound).
+        self.skipped: list[Tagged[T]] = []
 
     def usable(self, version: int, step: int) -> bool:
         return step - version <= self.off_policy_limit
@@ -87,7 +97,14 @@ class GroupScheduler(Generic[T]):
     async def collect(self, step: int) -> list[Tagged[T]]:
         """Waits for ``groups_per_step`` groups usable at ``step`` (first finished first)."""
         self._drop_stale(step)
+        self.skipped = []
         while len(self.ready) < self.groups_per_step:
+            if len(self.skipped) > self.max_skipped:
+                # The bound on oversampling: train on what there is, zero-signal groups included.
+                fill = [g for g in self.skipped if self.usable(g.version, step)]
+                self.ready.extend(fill[: self.groups_per_step - len(self.ready)])
+                if self.ready:
+                    break
             self.top_up(step)
             if not self.in_flight:
                 raise RuntimeError(
@@ -97,7 +114,11 @@ class GroupScheduler(Generic[T]):
             await asyncio.wait(list(self.in_flight), return_when=asyncio.FIRST_COMPLETED)
             for task in [t for t in self.in_flight if t.done()]:  # in start order, deterministic
                 version = self.in_flight.pop(task)
-                self.ready.append(Tagged(version, task.result()))
+                group = Tagged(version, task.result())
+                if self.keep is None or self.keep(group.value):
+                    self.ready.append(group)
+                else:
+                    self.skipped.append(group)
             self._drop_stale(step)
         batch, self.ready = self.ready[: self.groups_per_step], self.ready[self.groups_per_step :]
         self.top_up(step + 1)
