@@ -262,3 +262,30 @@ def test_fails_update_with_get(server: InferenceServer) -> None:
     response = httpx.get(f"{server.root_url}/update_weights", timeout=30)
     assert response.status_code == 405
     assert "POST" in response.json()["error"]
+
+
+def test_weights_route_reports_what_the_server_holds_so_clients_resync_only_when_needed(
+    server: InferenceServer, tmp_path: Path, perturbed_state: dict
+) -> None:
+    import asyncio
+
+    from prime_rl.orchestrator.client import InferenceClient
+    from prime_rl.orchestrator.config import ClientConfig
+
+    assert httpx.get(f"{server.root_url}/weights", timeout=30).json() == {"weight_dir": None}
+    weight_dir = str(publish_broadcast(tmp_path / "step_1", perturbed_state))
+
+    async def go() -> tuple[bool, bool]:
+        client = InferenceClient(server.v1_url, SERVED_NAME, ClientConfig(urls=[server.v1_url]))
+        try:
+            await client.update_weights(weight_dir, 1)
+            healthy = await client._holds_expected_weights()
+            httpx.post(f"{server.root_url}/reload_weights", timeout=120).raise_for_status()
+            return healthy, await client._holds_expected_weights()
+        finally:
+            await client.aclose()
+
+    healthy, after_reload = asyncio.run(go())
+    # A transport error on this healthy server costs no resync; a server back on other weights does.
+    assert (healthy, after_reload) == (True, False)
+    assert httpx.get(f"{server.root_url}/weights", timeout=30).json() == {"weight_dir": None}

@@ -144,7 +144,7 @@ def test_checkpoint_round_trip_and_latest(tmp_path: Path) -> None:
     assert resolve_resume_step(tmp_path, -1) == 4
     assert resolve_resume_step(tmp_path, 2) == 2
     assert resolve_resume_step(tmp_path, None) is None
-    assert load_checkpoint(tmp_path, 4) == {"step": 4, "data_position": 32, "seed": 0}
+    assert load_checkpoint(tmp_path, 4) == {"step": 4, "data_position": 32, "seed": 0, "run_id": None}
     assert not list(tmp_path.rglob("*.tmp"))
 
 

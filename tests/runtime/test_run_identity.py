@@ -147,3 +147,35 @@ def test_checkpoint_state_names_its_run(tmp_path: Path) -> None:
     save_checkpoint(tmp_path, 3, 30, 0, "run-a")
     state = json.loads((tmp_path / "checkpoints" / "step_3" / "orchestrator" / "state.json").read_text())
     assert state["run_id"] == "run-a"
+
+
+def test_rollouts_are_pruned_only_below_the_async_window_and_the_trainers_checkpoint(tmp_path: Path) -> None:
+    from prime_rl.orchestrator.orchestrator import prune_rollouts
+
+    for step in range(8):
+        write_rollouts(tmp_path, step, [[_micro_batch()]], "run-a")
+    # No trainer checkpoint: a restarted trainer starts from step 0, so nothing may go.
+    assert prune_rollouts(tmp_path, 7, 1, "run-a") == []
+    (tmp_path / "checkpoints" / "step_4" / "trainer").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "step_4" / "trainer" / "state.json").write_text(
+        json.dumps({"run_id": "run-a"})
+    )
+    assert prune_rollouts(tmp_path, 7, 1, "run-a") == [0, 1, 2, 3]
+    assert sorted(layout.step_dirs(tmp_path / "rollouts")) == [4, 5, 6, 7]
+    # The async window bounds it too: writing step 5 at async level 2 keeps step 3 and up.
+    assert prune_rollouts(tmp_path, 5, 2, "run-a") == []
+
+
+def test_resaving_a_checkpoint_keeps_one_complete_copy_throughout(tmp_path: Path) -> None:
+    from prime_rl.trainer.weights import atomic_dir
+
+    target = tmp_path / "step_3"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("first")
+    seen: list[str] = []
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("second")
+        seen.append((target / "a").read_text())  # the old copy is complete while the new one is written
+    assert seen == ["first"]
+    assert (target / "a").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_3"]

@@ -9,11 +9,12 @@ paths and hands every other request to vLLM unchanged. It reaches the engine thr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -28,6 +29,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 UPDATE_PATH = "/update_weights"
 RELOAD_PATH = "/reload_weights"
+#: GET: which weights the server holds ({"weight_dir": null} for the base model), so a client that
+#: lost its connection resyncs only a server that lost its weights.
+WEIGHTS_PATH = "/weights"
 _MAX_BODY_BYTES = 64 * 1024
 
 
@@ -78,6 +82,22 @@ def _weight_dir_from(body: bytes) -> str:
     return weight_dir
 
 
+@contextlib.asynccontextmanager
+async def _paused(engine: Any) -> AsyncIterator[None]:
+    """No scheduling step between the weight load and the cache reset: requests are frozen (kept,
+    not aborted) for the swap, so none decodes new weights against the old weights' KV cache."""
+    pause = getattr(engine, "pause_generation", None)
+    if pause is None:
+        logger.warning("this vLLM cannot pause generation: a weight swap may race a scheduling step")
+        yield
+        return
+    await pause(mode="keep", clear_cache=False)
+    try:
+        yield
+    finally:
+        await engine.resume_generation()
+
+
 class WeightRoutesMiddleware:
     """Serves the two admin routes; one weight change at a time, others wait their turn."""
 
@@ -85,9 +105,13 @@ class WeightRoutesMiddleware:
         self.app = app
         self._lock = asyncio.Lock()
         self._expected: ExpectedTensors | None = None
+        self._loaded: str | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path") if scope["type"] == "http" else None
+        if path == WEIGHTS_PATH and scope["method"] == "GET":
+            await JSONResponse({"weight_dir": self._loaded})(scope, receive, send)
+            return
         if path not in (UPDATE_PATH, RELOAD_PATH):
             await self.app(scope, receive, send)
             return
@@ -115,12 +139,19 @@ class WeightRoutesMiddleware:
         async with self._lock:
             started = time.perf_counter()
             if self._expected is None:
-                self._expected = await asyncio.to_thread(self._expected_for, engine.model_config.hf_config)
+                model_config = engine.model_config
+                self._expected = await asyncio.to_thread(
+                    self._expected_for,
+                    model_config.hf_config,
+                    bool(getattr(model_config, "trust_remote_code", False)),
+                )
             broadcast = await asyncio.to_thread(check_broadcast, weight_dir, self._expected)
             files = [str(path) for path in broadcast.files]
-            await engine.collective_rpc("prime_load_weights", args=(files,))
-            # Cached KV blocks were computed with the old weights; running requests are recomputed.
-            await engine.reset_prefix_cache(reset_running_requests=True)
+            async with _paused(engine):
+                await engine.collective_rpc("prime_load_weights", args=(files,))
+                # Cached KV blocks were computed with the old weights; running requests are recomputed.
+                await engine.reset_prefix_cache(reset_running_requests=True)
+            self._loaded = weight_dir
             seconds = time.perf_counter() - started
         logger.info("loaded %d tensors from %s in %.2f s", broadcast.num_tensors, weight_dir, seconds)
         return {
@@ -131,9 +162,9 @@ class WeightRoutesMiddleware:
         }
 
     @staticmethod
-    def _expected_for(hf_config: Any) -> ExpectedTensors:
+    def _expected_for(hf_config: Any, trust_remote_code: bool) -> ExpectedTensors:
         try:
-            return expected_tensors(hf_config)
+            return expected_tensors(hf_config, trust_remote_code)
         except Exception as exc:
             raise WeightDirError(
                 500, f"cannot derive the served model's tensor names and shapes from its config: {exc}"
@@ -142,8 +173,10 @@ class WeightRoutesMiddleware:
     async def _reload(self, engine: Any) -> dict[str, Any]:
         async with self._lock:
             started = time.perf_counter()
-            sources = await engine.collective_rpc("prime_reload_base_weights")
-            await engine.reset_prefix_cache(reset_running_requests=True)
+            async with _paused(engine):
+                sources = await engine.collective_rpc("prime_reload_base_weights")
+                await engine.reset_prefix_cache(reset_running_requests=True)
+            self._loaded = None
             seconds = time.perf_counter() - started
         source = sources[0] if sources else engine.model_config.model
         logger.info("reloaded base weights from %s in %.2f s", source, seconds)

@@ -47,13 +47,16 @@ class Broadcast:
     num_tensors: int
 
 
-def expected_tensors(hf_config: Any) -> ExpectedTensors:
-    """State-dict keys and shapes of ``hf_config``'s causal LM, built on the meta device (no memory)."""
+def expected_tensors(hf_config: Any, trust_remote_code: bool = False) -> ExpectedTensors:
+    """State-dict keys and shapes of ``hf_config``'s causal LM, built on the meta device (no memory).
+
+    A model whose code ships with its checkpoint needs ``trust_remote_code``, as when it was served.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config)
+        model = AutoModelForCausalLM.from_config(hf_config, trust_remote_code=trust_remote_code)
     shapes = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
     by_tensor: dict[int, set[str]] = {}
     for name, param in model.named_parameters(remove_duplicate=False):

@@ -104,10 +104,19 @@ class InferenceClient:
                 return
             logger.warning("inference server %s went away; waiting for it to come back", self.base_url)
             await self.wait_healthy()
-            if self.on_reconnect is not None:
+            if self.on_reconnect is not None and not await self._holds_expected_weights():
                 await self.on_reconnect(self)
             self._epoch += 1
             logger.info("inference server %s is back", self.base_url)
+
+    async def _holds_expected_weights(self) -> bool:
+        """Whether the server still serves the weights this client loaded last (a transport error
+        on a healthy server must not cost a full weight resync)."""
+        try:
+            response = await self._http.get(f"{self.root}/weights", timeout=10.0)
+            return response.status_code == 200 and response.json().get("weight_dir") == self.weight_dir
+        except (httpx.HTTPError, ValueError):
+            return False
 
     async def request(self, method: str, url: str, payload: dict[str, Any] | None = None) -> Any:
         """One JSON request with retries; returns the decoded body."""

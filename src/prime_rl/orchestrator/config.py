@@ -150,6 +150,11 @@ class OrchestratorConfig(BaseConfig):
     max_skipped_groups_per_step: Annotated[int, Field(ge=0)] | None = None
     """Bound on that oversampling; past it the step trains on what it has. None = groups per step."""
 
+    keep_rollouts: bool = False
+    """Keep every step's rollout files. By default a step's files are deleted once the trainer can
+    no longer need them: older than the async window and than the trainer's newest checkpoint (a
+    restarted trainer resumes there and reads from that step on)."""
+
     mask_truncated_completions: bool = False
     """Drop from the loss every token of a rollout cut at max_tokens or seq_len."""
 

@@ -186,6 +186,21 @@ def write_rollouts(
         os.replace(tmp, path)
 
 
+def prune_rollouts(output_dir: Path, step: int, max_async_level: int, run_id: str | None) -> list[int]:
+    """Delete the rollouts no trainer of this run can still read, once step `step` is written.
+
+    Writing step s needed a policy >= s - max_async_level, so the trainer had finished the steps
+    before it; a trainer restarted from its newest checkpoint c reads from step c on. Steps below
+    both bounds go.
+    """
+    checkpoints = layout.checkpoint_steps(output_dir, "trainer", run_id)
+    bound = min(step - max_async_level, checkpoints[-1] if checkpoints else 0)
+    removed = [s for s in layout.step_dirs(output_dir / "rollouts") if s < bound]
+    for old in removed:
+        shutil.rmtree(output_dir / "rollouts" / f"step_{old}", ignore_errors=True)
+    return sorted(removed)
+
+
 def append_metrics(path: Path, record: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as fh:
@@ -318,6 +333,10 @@ async def run(config: OrchestratorConfig) -> None:
                 chat.pad_token_id,
             )
             await asyncio.to_thread(write_rollouts, output_dir, step, packed.ranks, start.run_id)
+            if not config.keep_rollouts:
+                await asyncio.to_thread(
+                    prune_rollouts, output_dir, step, config.max_async_level, start.run_id
+                )
             now = time.perf_counter()
             elapsed, last = now - last, now
             record = _step_metrics(step, rollouts, groups, weights.version, elapsed, weight_wait)

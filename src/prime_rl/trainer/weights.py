@@ -56,7 +56,8 @@ def _for_safetensors(
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield an empty sibling `<name>.tmp` to fill; it replaces `target` on success, vanishes on error.
 
-    Readers of the shared volume thus see either the previous complete directory or the new one.
+    Readers of the shared volume thus see either the previous complete directory or the new one
+    (a reader racing the replacement of an existing step may find it at `<name>.old` instead).
     """
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -66,9 +67,14 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # Re-saving a step: move the complete old copy aside first, so one complete copy exists at
+    # every instant (the old one until the rename, the new one after), then drop the old one.
+    previous = target.with_name(target.name + ".old")
+    shutil.rmtree(previous, ignore_errors=True)
     if target.exists():
-        shutil.rmtree(target)
+        os.replace(target, previous)
     os.replace(tmp, target)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def save_safetensors_atomic(
