@@ -119,7 +119,11 @@ def _is_complete(path: Path) -> bool:
     return all((path / name).is_file() for name in MODEL_FILES)
 
 
-def _write_model(tmp: Path, seed: int) -> None:
+#: Every attention head is this wide: the smallest head size the vLLM CPU attention backend supports.
+HEAD_DIM = 32
+
+
+def _write_model(tmp: Path, seed: int, hidden_size: int, num_layers: int) -> None:
     """Write tokenizer, config, generation config and random weights into `tmp`."""
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
@@ -134,12 +138,12 @@ def _write_model(tmp: Path, seed: int) -> None:
     pad_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
     config = Qwen3Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=32,  # the smallest head size the vLLM CPU attention backend supports
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=hidden_size // HEAD_DIM,
+        num_key_value_heads=max(hidden_size // HEAD_DIM // 2, 1),
+        head_dim=HEAD_DIM,
         max_position_embeddings=MAX_POSITION_EMBEDDINGS,
         tie_word_embeddings=True,
         bos_token_id=None,
@@ -166,12 +170,21 @@ def _write_model(tmp: Path, seed: int) -> None:
     _make_readable(tmp)
 
 
-def build_tiny_model(outdir: str | Path, seed: int = 0) -> Path:
+def build_tiny_model(outdir: str | Path, seed: int = 0, hidden_size: int = 64, num_layers: int = 2) -> Path:
     """Build the tiny model into `outdir` unless it is already there; return `outdir`.
+
+    `hidden_size` (a multiple of 64) and `num_layers` make it wider or deeper, still offline: at
+    hidden size 2048 and 4 layers it holds about 150M parameters (600 MB in float32), enough for
+    figures that are not just fixed costs.
 
     The model is built in a temporary sibling directory and renamed into place, so readers never
     see a half-written model and concurrent builders simply let the first rename win.
     """
+    if hidden_size < 64 or hidden_size % (2 * HEAD_DIM) or num_layers < 1:
+        raise ValueError(
+            f"hidden_size must be a positive multiple of {2 * HEAD_DIM} and num_layers at least 1, "
+            f"got {hidden_size} and {num_layers}"
+        )
     out = Path(outdir).absolute()
     if _is_complete(out):
         return out
@@ -183,7 +196,7 @@ def build_tiny_model(outdir: str | Path, seed: int = 0) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        _write_model(tmp, seed)
+        _write_model(tmp, seed, hidden_size, num_layers)
         try:
             # Replaces an empty directory atomically; fails if another builder won the race.
             os.rename(tmp, out)
@@ -204,10 +217,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("outdir", help="directory to create (left as is if it already holds the model)")
     parser.add_argument("--seed", type=int, default=0, help="seed for tokenizer corpus and weights")
+    parser.add_argument("--hidden-size", type=int, default=64, help="width, a multiple of 64 (default 64)")
+    parser.add_argument("--layers", type=int, default=2, help="decoder layers (default 2)")
     args = parser.parse_args(argv)
     try:
-        path = build_tiny_model(args.outdir, seed=args.seed)
-    except (FileExistsError, PermissionError, NotADirectoryError) as exc:
+        path = build_tiny_model(
+            args.outdir, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.layers
+        )
+    except (FileExistsError, PermissionError, NotADirectoryError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     print(path)

@@ -125,3 +125,22 @@ def test_generation_config_truncates_like_real_models_only_harsher(tiny_model_di
     """So every run on the tiny model shows it when sampling is not pinned to the full distribution."""
     generation = json.loads((tiny_model_dir / "generation_config.json").read_text())
     assert (generation["top_k"], generation["top_p"]) == (2, 0.3)
+
+
+def test_a_wider_deeper_model_builds_offline(tmp_path: Path) -> None:
+    path = build_tiny_model(tmp_path / "wide", seed=0, hidden_size=128, num_layers=3)
+    config = json.loads((path / "config.json").read_text())
+    assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (128, 3, 4)
+    assert config["head_dim"] == 32
+
+
+def test_fails_on_a_width_that_is_not_a_multiple_of_64(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "prime_rl.tiny_model", str(tmp_path / "m"), "--hidden-size", "100"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "hidden_size must be a positive multiple of 64" in result.stderr
+    assert not (tmp_path / "m").exists()
