@@ -1,6 +1,6 @@
 """Do small updates survive? 3 RL steps at lr 1e-6 with bfloat16 compute on the CPU.
 
-    .venv/bin/python benchmarks/precision.py [--steps 3] [--lr 1e-6]
+    .venv/bin/python benchmarks/precision.py [--steps 3] [--lr 1e-6] [--device cuda]
 
 Runs the real trainer step (`prepare_model` + `rl_train_step` + AdamW) on the tiny model twice:
 with float32 master weights (the default `model.optimization_dtype`) and with bfloat16 ones, both
@@ -29,8 +29,13 @@ def _micro_batches(model: torch.nn.Module, vocab: int, seed: int) -> list:
     batches = []
     for index in range(2):
         input_ids = torch.randint(0, vocab, (1, 64), generator=generator)
+        device = next(model.parameters()).device
         with torch.no_grad():
-            logits = model(input_ids=input_ids, position_ids=torch.arange(64)[None], use_cache=False).logits
+            logits = model(
+                input_ids=input_ids.to(device),
+                position_ids=torch.arange(64, device=device)[None],
+                use_cache=False,
+            ).logits.cpu()
         batches.append(
             MicroBatch(
                 input_ids=input_ids,
@@ -44,7 +49,9 @@ def _micro_batches(model: torch.nn.Module, vocab: int, seed: int) -> list:
     return batches
 
 
-def changed_fraction(model_dir: Path, optimization_dtype: str, steps: int, lr: float) -> float:
+def changed_fraction(
+    model_dir: Path, optimization_dtype: str, steps: int, lr: float, device: torch.device
+) -> float:
     """Fraction of attention-projection master-weight entries that `steps` RL steps changed."""
     from prime_rl.trainer.config import ModelConfig, OptimConfig
     from prime_rl.trainer.model import prepare_model
@@ -54,7 +61,6 @@ def changed_fraction(model_dir: Path, optimization_dtype: str, steps: int, lr: f
     from prime_rl.trainer.rl.loop import rl_train_step
     from prime_rl.trainer.weights import gather_full_state_dict
 
-    device = torch.device("cpu")
     world = World(rank=0, world_size=1, local_rank=0, device=device)
     config = ModelConfig(name=str(model_dir), dtype="bfloat16", optimization_dtype=optimization_dtype)
     model = prepare_model(config, device, world_size=1)
@@ -80,7 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-6)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
+    device = torch.device(args.device)
     from prime_rl.tiny_model import build_tiny_model
     from prime_rl.trainer.parallel import close_world
 
@@ -88,12 +96,12 @@ def main() -> None:
         model_dir = build_tiny_model(Path(tmp) / "tiny", seed=0)
         try:
             figures = {
-                dtype: changed_fraction(model_dir, dtype, args.steps, args.lr)
+                dtype: changed_fraction(model_dir, dtype, args.steps, args.lr, device)
                 for dtype in ("bfloat16", "float32")
             }
         finally:
             close_world()
-    print(f"{args.steps} RL steps at lr {args.lr:g}, bfloat16 compute, one rank on CPU")
+    print(f"{args.steps} RL steps at lr {args.lr:g}, bfloat16 compute, one rank on {args.device}")
     for dtype, fraction in figures.items():
         print(f"master weights in {dtype}: {fraction:.4f} of attention-projection entries changed")
     print(f"changed_fraction={figures['float32']:.4f}")

@@ -58,3 +58,24 @@ def test_one_rank_with_bf16_compute_is_sharded_with_fp32_parameters(tiny_model_d
 def test_one_rank_computing_in_its_own_dtype_stays_a_plain_module(tiny_model_dir: Path) -> None:
     model = prepare_model(ModelConfig(name=str(tiny_model_dir)), CPU, world_size=1)
     assert not is_sharded(model)
+
+
+def test_gpu_check_refuses_clearly_without_a_gpu() -> None:
+    """The GPU check cannot run here; it must say so in one line, not fail somewhere inside."""
+    import os
+
+    if torch.cuda.is_available():
+        return
+    result = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"gpu_check: no CUDA device visible to {sys.executable}; this check needs a GPU"
+    )
