@@ -73,7 +73,7 @@ def test_trainer_killed_and_resumed_loses_and_repeats_no_step(
 def test_orchestrator_and_trainer_killed_together_resume_from_their_checkpoints(
     base_server: InferenceServer, tmp_path: Path
 ) -> None:
-    out, orch, train = _configs(tmp_path, base_server)
+    out, orch, train = _configs(tmp_path, base_server, keep_rollouts=True)
     logs = {name: tmp_path / f"{name}.log" for name in ("orchestrator", "trainer", "orch2", "train2")}
     orchestrator_metrics = out / "logs" / "orchestrator" / "metrics.jsonl"
     trainer_metrics = out / "logs" / "trainer" / "metrics.jsonl"

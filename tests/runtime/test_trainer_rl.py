@@ -178,8 +178,16 @@ def test_fails_on_unknown_config_key(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_fails_on_rollout_timeout(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    err = _expect_failure(capsys, _args(tiny_model_dir, tmp_path, "--rollouts.timeout", "0.2"), 1)
+    args = _args(tiny_model_dir, tmp_path, "--rollouts.timeout", "0.2", "--run-id", "r1")
+    err = _expect_failure(capsys, args, 1)
     assert "rollouts.timeout: no rollout file at" in err
+
+
+def test_fails_on_timeout_waiting_for_a_run(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _expect_failure(capsys, _args(tiny_model_dir, tmp_path, "--rollouts.timeout", "0.2"), 1)
+    assert "rollouts.timeout: no" in err and "run.json after 0.2 s" in err
     assert "step_0/rank_0.pt" in err
 
 

@@ -45,7 +45,11 @@ class ForeignRunError(TrainerError):
 
 
 def await_run_id(
-    output_dir: Path, configured: str | None, poll_interval: float, stop: Event | None = None
+    output_dir: Path,
+    configured: str | None,
+    poll_interval: float,
+    stop: Event | None = None,
+    timeout: float | None = None,
 ) -> str | None:
     """The run to train: `configured` ($RUN_ID), else the one the orchestrator started (run.json).
 
@@ -58,6 +62,11 @@ def await_run_id(
     while (run := layout.read_run(output_dir)) is None:
         if stop is not None and stop.is_set():
             return None
+        if timeout is not None and time.monotonic() - start > timeout:
+            raise TrainerError(
+                f"rollouts.timeout: no {output_dir / layout.RUN_FILE} after {timeout:g} s; start the "
+                "orchestrator, or give the trainer its run with run_id ($RUN_ID)"
+            )
         if time.monotonic() - last_log >= 30.0:
             logger.info(
                 "waiting for %s (%.0f s so far)", output_dir / layout.RUN_FILE, time.monotonic() - start

@@ -195,7 +195,12 @@ def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
     merge_scale = lora_scaling(config.model)
     out_dtype = output_dtype(config.weights.dtype, config.model, world.device)
 
-    run_id = await_run_id(output_dir, config.run_id, config.rollouts.poll_interval, stop)
+    if config.ckpt.resume_step not in (None, -1):
+        # A named checkpoint that does not exist is a mistake to report now, not after waiting for a run.
+        resolve_resume_step(output_dir, config.ckpt.resume_step)
+    run_id = await_run_id(
+        output_dir, config.run_id, config.rollouts.poll_interval, stop, config.rollouts.timeout
+    )
     if _stop_agreed(world, run_id is None):
         raise Terminated
     logger.info("training run %s", run_id)
