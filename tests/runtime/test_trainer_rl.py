@@ -12,7 +12,9 @@ from prime_rl.trainer.loss import shifted_logprobs
 from prime_rl.trainer.rl.train import main
 
 
-def _args(model_dir: Path, out: Path, *extra: str) -> list[str]:
+def _args(model_dir: Path, out: Path, *extra: str, run_id: str | None = RUN_ID) -> list[str]:
+    """Trainer arguments; the run is given, as a deployment gives it, unless `run_id` is None."""
+    run = ["--run-id", run_id] if run_id is not None else []
     return [
         "--model.name",
         str(model_dir),
@@ -20,6 +22,7 @@ def _args(model_dir: Path, out: Path, *extra: str) -> list[str]:
         str(out),
         "--rollouts.poll-interval",
         "0.05",
+        *run,
         *extra,
     ]
 
@@ -178,17 +181,17 @@ def test_fails_on_unknown_config_key(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_fails_on_rollout_timeout(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = _args(tiny_model_dir, tmp_path, "--rollouts.timeout", "0.2", "--run-id", "r1")
-    err = _expect_failure(capsys, args, 1)
+    err = _expect_failure(capsys, _args(tiny_model_dir, tmp_path, "--rollouts.timeout", "0.2"), 1)
     assert "rollouts.timeout: no rollout file at" in err
+    assert "step_0/rank_0.pt" in err
 
 
 def test_fails_on_timeout_waiting_for_a_run(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    err = _expect_failure(capsys, _args(tiny_model_dir, tmp_path, "--rollouts.timeout", "0.2"), 1)
+    args = _args(tiny_model_dir, tmp_path, "--rollouts.timeout", "0.2", run_id=None)
+    err = _expect_failure(capsys, args, 1)
     assert "rollouts.timeout: no" in err and "run.json after 0.2 s" in err
-    assert "step_0/rank_0.pt" in err
 
 
 def test_fails_on_inverted_mask_bounds(capsys: pytest.CaptureFixture[str]) -> None:
