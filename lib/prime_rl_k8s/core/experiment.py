@@ -174,7 +174,7 @@ class ExperimentPlan:
                 namespace=self.namespace,
                 labels=self.labels,
             )
-            volume = SharedDataModel(self.volume, _storage_field)
+            volume = self._volume_model = SharedDataModel(self.volume, _storage_field)
             self.mount_path = volume.mount_path
             shared = {"volumes": (volume.volume(),), "volume_mounts": (volume.volume_mount(),)}
         else:
@@ -203,10 +203,11 @@ class ExperimentPlan:
         if TRAINER in enabled and self.addresses[TRAINER].replicas > 0:
             self.trainer_world_size = self.addresses[TRAINER].replicas * max(base[TRAINER].gpu_count, 1)
         self.roles: dict[str, GpuStatefulSetProps] = {}
+        self._models: list[GpuStatefulSetModel] = []
         for role, role_props in enabled.items():
             env = {**self._wiring_env(role, base[role]), **_secret_env(props.secret_name), **role_props.env}
             self.roles[role] = replace(base[role], env=env)
-            GpuStatefulSetModel(self.roles[role], f"{role}.")
+            self._models.append(GpuStatefulSetModel(self.roles[role], f"{role}."))
 
     @property
     def inference_url(self) -> str | None:
@@ -215,11 +216,9 @@ class ExperimentPlan:
 
     def manifests(self) -> list[dict[str, Any]]:
         """Every object of the experiment, in the order the constructs synthesize them."""
-        docs: list[dict[str, Any]] = []
-        if self.volume is not None:
-            docs.extend(SharedDataModel(self.volume, _storage_field).manifests())
-        for role_props in self.roles.values():
-            docs.extend(GpuStatefulSetModel(role_props).manifests())
+        docs = self._volume_model.manifests() if self.volume is not None else []
+        for model in self._models:
+            docs.extend(model.manifests())
         return docs
 
     # -- one role ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from .manifest import manifest, metadata
 from .naming import (
     DEFAULT_CLUSTER_DOMAIN,
     headless_service_name,
+    pod_fqdn,
     selector_labels,
     service_fqdn,
     standard_labels,
@@ -132,7 +133,8 @@ class StatefulSetAddress:
 
     def pod_fqdn(self, index: int) -> str:
         """DNS name of pod `index` through the headless Service: `<pod>.<headless FQDN>`."""
-        return f"{self.pod_name(index)}.{self.headless_service_fqdn}"
+        self.pod_name(index)  # the index must be one of the pods
+        return pod_fqdn(self.name, index, self.namespace, self.cluster_domain)
 
 
 def statefulset_address(
@@ -215,7 +217,6 @@ class GpuStatefulSetModel:
         if self.termination_grace_period_seconds is not None:
             require_int(self.termination_grace_period_seconds, f("termination_grace_period_seconds"))
         self.pod_annotations: dict[str, str] = {}
-        self.container_env()  # the props' env merged into the contract env must render too
 
     # -- facts ---------------------------------------------------------------------------------
     @property

@@ -23,18 +23,6 @@ def show(value: Any) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
-def kind(value: Any) -> str:
-    """A short YAML-flavoured type name, so `'2'` (a string) is told apart from `2`."""
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return names.get(type(value), type(value).__name__)
-
-
 class ValuesError(PrimeRLConfigError):
     """A values file or `--set` expression that the chart schema rejects.
 
@@ -42,14 +30,12 @@ class ValuesError(PrimeRLConfigError):
     reads the same whichever layer caught the mistake.
     """
 
-    def __init__(
-        self, key: str, value: Any, allowed: str, problem: str | None = None, got: str | None = None
-    ) -> None:
+    def __init__(self, key: str, value: Any, allowed: str, problem: str | None = None) -> None:
         self.key = key
         self.value = value
         self.allowed = allowed
         if problem is None:
-            message = f"{key} must be {allowed}, got {got or show(value)}"
+            message = f"{key} must be {allowed}, got {show(value)}"
         else:
             message = f"{key}: {problem}; allowed: {allowed}"
         super().__init__(message)
