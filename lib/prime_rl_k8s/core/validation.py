@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -98,6 +98,17 @@ def require_str(value: Any, field: str) -> str:
     return value
 
 
+def require_text(value: Any, field: str, valid: Callable[[str], bool], allowed: str) -> str:
+    """A string that `valid` accepts; anything else, a non-string included, fails with `allowed`."""
+    if not isinstance(value, str) or not valid(value):
+        raise fail(field, value, allowed)
+    return value
+
+
+def _is_label_value(text: str) -> bool:
+    return len(text) <= MAX_NAME_LENGTH and LABEL_VALUE.match(text) is not None
+
+
 def require_bool(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
         raise fail(field, value, "true or false")
@@ -141,41 +152,35 @@ def require_one_of(value: Any, field: str, allowed: Iterable[str]) -> str:
 
 def require_dns1035_label(value: Any, field: str) -> str:
     """Service and StatefulSet names: lowercase letters, digits and '-', starting with a letter."""
-    text = value if isinstance(value, str) else ""
-    if not isinstance(value, str) or len(text) > MAX_NAME_LENGTH or not DNS1035_LABEL.match(text):
-        raise fail(
-            field,
-            value,
-            "a DNS-1035 label (at most 63 lowercase letters, digits or '-', starting with a letter "
-            "and ending with a letter or digit)",
-        )
-    return text
+    return require_text(
+        value,
+        field,
+        lambda text: len(text) <= MAX_NAME_LENGTH and DNS1035_LABEL.match(text) is not None,
+        "a DNS-1035 label (at most 63 lowercase letters, digits or '-', starting with a letter "
+        "and ending with a letter or digit)",
+    )
 
 
 def require_dns1123_label(value: Any, field: str) -> str:
     """Namespace names: lowercase letters, digits and '-', starting and ending alphanumeric."""
-    text = value if isinstance(value, str) else ""
-    if not isinstance(value, str) or len(text) > MAX_NAME_LENGTH or not DNS1123_LABEL.match(text):
-        raise fail(
-            field,
-            value,
-            "a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending "
-            "with a letter or digit)",
-        )
-    return text
+    return require_text(
+        value,
+        field,
+        lambda text: len(text) <= MAX_NAME_LENGTH and DNS1123_LABEL.match(text) is not None,
+        "a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending "
+        "with a letter or digit)",
+    )
 
 
 def require_dns1123_subdomain(value: Any, field: str) -> str:
     """Secret, claim and storage-class names: dot-separated DNS-1123 labels, at most 253 characters."""
-    text = value if isinstance(value, str) else ""
-    if not isinstance(value, str) or not is_dns1123_subdomain(text):
-        raise fail(
-            field,
-            value,
-            "a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' or '.', starting and "
-            "ending with a letter or digit)",
-        )
-    return text
+    return require_text(
+        value,
+        field,
+        is_dns1123_subdomain,
+        "a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' or '.', starting and "
+        "ending with a letter or digit)",
+    )
 
 
 def require_label_value(value: Any, field: str) -> str:
@@ -183,38 +188,28 @@ def require_label_value(value: Any, field: str) -> str:
     if not isinstance(value, str):
         # YAML reads `true` or `1` as a boolean or number: say so, or the value looks valid.
         raise fail(field, value, f"a label value string (quote numbers and booleans): {rule}")
-    if len(value) > MAX_NAME_LENGTH or not LABEL_VALUE.match(value):
-        raise fail(field, value, f"a label value ({rule})")
-    return value
+    return require_text(value, field, _is_label_value, f"a label value ({rule})")
 
 
 def require_run_id(value: Any, field: str) -> str:
     """A run id: it goes into env values, files and label values, so a non-empty label value."""
-    if (
-        value == ""
-        or not isinstance(value, str)
-        or len(value) > MAX_NAME_LENGTH
-        or not LABEL_VALUE.match(value)
-    ):
-        raise fail(
-            field,
-            value,
-            "1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
-        )
-    return value
+    return require_text(
+        value,
+        field,
+        lambda text: text != "" and _is_label_value(text),
+        "1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+    )
 
 
 def require_label_key(value: Any, field: str) -> str:
     """A label key as :func:`is_label_key` defines it."""
-    text = value if isinstance(value, str) else ""
-    if not isinstance(value, str) or not is_label_key(text):
-        raise fail(
-            field,
-            value,
-            "a label key ([prefix/]name: name at most 63 letters, digits, '-', '_' or '.', prefix a "
-            "DNS subdomain)",
-        )
-    return text
+    return require_text(
+        value,
+        field,
+        is_label_key,
+        "a label key ([prefix/]name: name at most 63 letters, digits, '-', '_' or '.', prefix a "
+        "DNS subdomain)",
+    )
 
 
 def require_labels(value: Any, field: str) -> dict[str, str]:
@@ -228,27 +223,26 @@ def require_labels(value: Any, field: str) -> dict[str, str]:
 
 
 def require_env_name(value: Any, field: str) -> str:
-    text = value if isinstance(value, str) else ""
-    if not isinstance(value, str) or not ENV_NAME.match(text):
-        raise fail(
-            field,
-            value,
-            "an environment variable name (letters, digits, '_', '-' or '.', not starting with a digit)",
-        )
-    return text
+    return require_text(
+        value,
+        field,
+        lambda text: ENV_NAME.match(text) is not None,
+        "an environment variable name (letters, digits, '_', '-' or '.', not starting with a digit)",
+    )
 
 
 def require_port_name(value: Any, field: str) -> str:
-    text = value if isinstance(value, str) else ""
-    if (
-        not isinstance(value, str)
-        or len(text) > 15
-        or not PORT_NAME.match(text)
-        or not re.search("[a-z]", text)
-        or "--" in text
-    ):
-        raise fail(field, value, "a port name (at most 15 lowercase letters, digits or '-', with a letter)")
-    return text
+    return require_text(
+        value,
+        field,
+        lambda text: (
+            len(text) <= 15
+            and PORT_NAME.match(text) is not None
+            and re.search("[a-z]", text) is not None
+            and "--" not in text
+        ),
+        "a port name (at most 15 lowercase letters, digits or '-', with a letter)",
+    )
 
 
 def parse_quantity(value: Any, field: str) -> Decimal:
@@ -284,19 +278,22 @@ def require_quantity(value: Any, field: str, *, positive: bool = False) -> str:
 
 
 def require_image_repository(value: Any, field: str) -> str:
-    text = value if isinstance(value, str) else ""
-    if not isinstance(value, str) or len(text) > 255 or not IMAGE_REPOSITORY.match(text):
-        raise fail(field, value, "an image repository such as ghcr.io/org/name")
-    return text
+    return require_text(
+        value,
+        field,
+        lambda text: len(text) <= 255 and IMAGE_REPOSITORY.match(text) is not None,
+        "an image repository such as ghcr.io/org/name",
+    )
 
 
 def require_image_tag(value: Any, field: str) -> str:
     """A tag, or ``sha256:<digest>`` to pin the image by digest."""
-    if not isinstance(value, str) or not (IMAGE_TAG.match(value) or IMAGE_DIGEST.match(value)):
-        raise fail(
-            field, value, "an image tag (at most 128 letters, digits, '_', '.' or '-') or sha256:<digest>"
-        )
-    return value
+    return require_text(
+        value,
+        field,
+        lambda text: IMAGE_TAG.match(text) is not None or IMAGE_DIGEST.match(text) is not None,
+        "an image tag (at most 128 letters, digits, '_', '.' or '-') or sha256:<digest>",
+    )
 
 
 def require_image(repository: Any, tag: Any, repository_field: str, tag_field: str) -> str:
@@ -320,9 +317,12 @@ def require_number(value: Any, field: str, *, minimum: float = 0, allowed: str |
 
 def require_base_url(value: Any, field: str) -> str:
     """An OpenAI-compatible base URL; no spaces or commas, since URL lists are joined by ','."""
-    if not isinstance(value, str) or not HTTP_BASE_URL.match(value):
-        raise fail(field, value, "an http(s) base URL such as http://vllm:8000/v1")
-    return value
+    return require_text(
+        value,
+        field,
+        lambda text: HTTP_BASE_URL.match(text) is not None,
+        "an http(s) base URL such as http://vllm:8000/v1",
+    )
 
 
 def require_command(value: Any, field: str) -> list[str]:
