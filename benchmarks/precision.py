@@ -65,13 +65,11 @@ def changed_fraction(
     config = ModelConfig(name=str(model_dir), dtype="bfloat16", optimization_dtype=optimization_dtype)
     model = prepare_model(config, device, world_size=1)
     optimizer = build_optimizer(model, OptimConfig(lr=lr, weight_decay=0.0))
-    before = {
-        k: v.clone() for k, v in gather_full_state_dict(model, 1, None).items() if k.endswith(".weight")
-    }
+    before = {k: v.clone() for k, v in gather_full_state_dict(model, None).items() if k.endswith(".weight")}
     batches = _micro_batches(model, model.config.vocab_size, seed=0)
     for _ in range(steps):
         rl_train_step(model, optimizer, batches, RLLossConfig(), world, max_norm=1.0)
-    after = gather_full_state_dict(model, 1, None)
+    after = gather_full_state_dict(model, None)
     changed = total = 0
     for key, old in before.items():
         if any(f".{name}." in key for name in ATTENTION_PROJECTIONS):

@@ -155,7 +155,7 @@ def main() -> None:
 
         _sync(device)
         start = time.perf_counter()
-        state = gather_full_state_dict(ours, 1, None)
+        state = gather_full_state_dict(ours, None)
         publish_broadcast(state, workdir / "out", 1, None)
         publish_s = time.perf_counter() - start
         size_gb = (workdir / "out" / "broadcasts" / "step_1" / "model.safetensors").stat().st_size / 1e9

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,8 @@ def check_run_id(value: str | None) -> str | None:
 
 def new_run_id() -> str:
     """A run id for a run nobody named: time-ordered and unique."""
+    import uuid  # only a fresh run needs it, not every `--help`
+
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 

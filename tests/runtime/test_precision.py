@@ -49,7 +49,7 @@ def test_one_rank_with_bf16_compute_is_sharded_with_fp32_parameters(tiny_model_d
         ids = torch.arange(8)[None]
         logits = model(input_ids=ids, position_ids=ids, use_cache=False).logits
         assert logits.dtype == torch.bfloat16
-        state = gather_full_state_dict(model, 1, None)
+        state = gather_full_state_dict(model, None)
         assert state and all(t.dtype == torch.float32 for t in state.values())
     finally:
         close_world()

@@ -229,3 +229,10 @@ class OrchestratorConfig(BaseConfig):
     @property
     def groups_per_step(self) -> int:
         return self.batch_size // self.rollouts_per_example
+
+    @property
+    def max_skipped_groups(self) -> int:
+        """Groups skipped for equal rewards a step may replace before it trains on what it has."""
+        if self.max_skipped_groups_per_step is None:
+            return self.groups_per_step
+        return self.max_skipped_groups_per_step

@@ -300,7 +300,7 @@ async def run(config: OrchestratorConfig) -> None:
         config.max_steps,
         max_in_flight=config.groups_per_step,
         keep=has_signal if config.skip_uniform_groups else None,
-        max_skipped=_default(config.max_skipped_groups_per_step, config.groups_per_step),
+        max_skipped=config.max_skipped_groups,
     )
     try:
         await asyncio.gather(*(c.wait_healthy() for c in clients))
@@ -391,10 +391,6 @@ def group_outcomes(batch: Sequence[Any], skipped: Sequence[Any]) -> dict[str, fl
 
 def _loss_mask(rollout: Any, mask_truncated: bool) -> list[bool]:
     return [False] * len(rollout.loss_mask) if mask_truncated and rollout.truncated else rollout.loss_mask
-
-
-def _default(value: Any, default: Any) -> Any:
-    return default if value is None else value
 
 
 def _step_metrics(

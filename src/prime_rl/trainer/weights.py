@@ -16,9 +16,7 @@ from prime_rl.layout import STABLE, WEIGHTS_FILE, broadcast_dir, stable_run, ste
 from prime_rl.trainer.lora import merge_lora_state_dict
 
 
-def gather_full_state_dict(
-    model: nn.Module, world_size: int, lora_scaling: float | None
-) -> dict[str, torch.Tensor]:
+def gather_full_state_dict(model: nn.Module, lora_scaling: float | None) -> dict[str, torch.Tensor]:
     """Full, unsharded CPU state dict with HF names and LoRA merged; empty on ranks other than 0 under FSDP.
 
     Every rank must call this: under FSDP2 it runs collectives to gather the shards.

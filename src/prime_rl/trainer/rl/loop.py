@@ -216,7 +216,7 @@ def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
     barrier()
     if start_step > 0 and not is_published(output_dir, start_step, run_id):
         # The policy the orchestrator waits for was lost (e.g. cleared): publish it again.
-        restored = gather_full_state_dict(model, world.world_size, merge_scale)
+        restored = gather_full_state_dict(model, merge_scale)
         if world.is_main:
             publish_broadcast(restored, output_dir, start_step, out_dtype, run_id)
         del restored
@@ -232,21 +232,26 @@ def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
     )
     state: dict[str, torch.Tensor] = {}
     saved = start_step
+
+    def checkpoint(done: int) -> None:
+        """The trainer's state after `done` steps of this run (collective: every rank calls it)."""
+        save_checkpoint(
+            output_dir,
+            TrainState(done, done, run_id),
+            model,
+            optimizer,
+            scheduler,
+            world.rank,
+            world.world_size,
+            config.ckpt.keep,
+        )
+
     try:
         for step in range(start_step, config.max_steps):
             micro_batches = _next_rollout(config, output_dir, step, world, run_id, stop)
             if _stop_agreed(world, micro_batches is None or stop.is_set()):
                 if step > saved:
-                    save_checkpoint(
-                        output_dir,
-                        TrainState(step, step, run_id),
-                        model,
-                        optimizer,
-                        scheduler,
-                        world.rank,
-                        world.world_size,
-                        config.ckpt.keep,
-                    )
+                    checkpoint(step)
                     logger.info("stopping: saved a checkpoint after %d steps", step)
                 raise Terminated
             assert micro_batches is not None
@@ -264,7 +269,7 @@ def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
             )
             metrics["lr"] = scheduler.get_last_lr()[0]
             scheduler.step()
-            state = gather_full_state_dict(model, world.world_size, merge_scale)
+            state = gather_full_state_dict(model, merge_scale)
             if world.is_main:
                 publish_broadcast(state, output_dir, step + 1, out_dtype, run_id)
                 prune_broadcasts(output_dir, config.max_async_level + 1)
@@ -274,16 +279,7 @@ def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
             done = step + 1
             last = done == config.max_steps
             if is_due(done, config.ckpt.interval, config.max_steps):
-                save_checkpoint(
-                    output_dir,
-                    TrainState(done, done, run_id),
-                    model,
-                    optimizer,
-                    scheduler,
-                    world.rank,
-                    world.world_size,
-                    config.ckpt.keep,
-                )
+                checkpoint(done)
                 saved = done
             if world.is_main and (last or is_due(done, config.weights.export_interval, config.max_steps)):
                 export_hf(state, model.config, tokenizer, output_dir, done, out_dtype)

@@ -195,7 +195,7 @@ def _train(config: SFTConfig, world: World) -> None:
                     config.ckpt.keep,
                 )
             if done == config.max_steps or is_due(done, config.weights.export_interval, config.max_steps):
-                state = gather_full_state_dict(model, world.world_size, lora_scaling(config.model))
+                state = gather_full_state_dict(model, lora_scaling(config.model))
                 if world.is_main:
                     export_hf(state, model.config, tokenizer, output_dir, done, out_dtype)
                 del state
