@@ -77,14 +77,11 @@ class ListOf(Field):
     """A list whose every item is checked by `item`; ``null`` is the empty list."""
 
     def __init__(self, item: Field, default: list[Any] | None = None, min_items: int = 0) -> None:
-        super().__init__(default if default is not None else [], self._check_list, nullable=False)
+        super().__init__(default if default is not None else [], self.check)
         self.item = item
         self.min_items = min_items
 
     def check(self, value: Any, path: str) -> list[Any]:
-        return self._check_list(value, path)
-
-    def _check_list(self, value: Any, path: str) -> list[Any]:
         if value is None:
             value = []
         if not isinstance(value, list) or len(value) < self.min_items:
