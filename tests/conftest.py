@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # environments load their shipped samples
 
 
 @pytest.fixture(scope="session")

@@ -2,20 +2,26 @@
 
 An environment turns an ``Example`` into chat messages, answers each assistant turn (multi-turn
 tasks), says when an episode is over, and scores the finished conversation with weighted reward
-functions. Everything is offline and deterministic for a seed, so runs and tests are reproducible.
+functions. Examples are deterministic for a seed, so runs and tests are reproducible.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prime_rl.config import ConfigError
 
 Message = dict[str, Any]
 State = dict[str, Any]
+
+DATA_DIR = Path(__file__).parent / "data"
+OFFLINE_VARIABLES = ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 
 @dataclass(frozen=True)
@@ -50,14 +56,31 @@ def last_assistant(messages: Sequence[Message]) -> str:
     return turns[-1] if turns else ""
 
 
-def extract_tag(text: str, tag: str) -> str | None:
-    """The stripped content of the last ``<tag>...</tag>`` in ``text``.
+def tag_contents(text: str, tag: str) -> list[str]:
+    """The raw content of every closed ``<tag>...</tag>`` in ``text``, in order.
 
-    An opening tag without a closing one (a completion cut at the token limit) still counts, up to
-    the end of the text. Returns None when the tag does not occur.
+    An opening tag without its closing one (a reply cut at the token limit) does not count.
     """
-    matches = re.findall(rf"<{tag}>(.*?)(?:</{tag}>|$)", text, flags=re.DOTALL)
-    return matches[-1].strip() if matches else None
+    return re.findall(rf"<{tag}>(.*?)</{tag}>", text, flags=re.DOTALL)
+
+
+def first_tag(text: str, tag: str) -> str | None:
+    """The stripped content of the first closed ``<tag>...</tag>``, or None when there is none."""
+    match = re.search(rf"<{tag}>(.*?)</{tag}>", text, flags=re.DOTALL)
+    return match.group(1).strip() if match else None
+
+
+def offline() -> bool:
+    """True when hub downloads are off (``HF_DATASETS_OFFLINE`` or ``HF_HUB_OFFLINE``, as in tests and CI).
+
+    Environments then load the small samples shipped in ``prime_rl/envs/data`` instead.
+    """
+    return any(os.environ.get(name, "").strip().lower() in TRUTHY for name in OFFLINE_VARIABLES)
+
+
+def data_file(name: str) -> Path:
+    """A file shipped with the package under ``prime_rl/envs/data``."""
+    return DATA_DIR / name
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
@@ -78,7 +101,7 @@ class Environment:
         self.reward_funcs = list(reward_funcs)
 
     def examples(self, seed: int = 0) -> Sequence[Example]:
-        """The task's prompts, generated offline; the same seed always gives the same list."""
+        """The task's prompts; the same seed always gives the same list."""
         raise NotImplementedError
 
     def initial_state(self, example: Example) -> State:

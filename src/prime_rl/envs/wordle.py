@@ -1,16 +1,31 @@
-"""wordle: find a secret five-letter word in a few guesses, with per-letter feedback each turn.
+"""wordle: TextArena's own Wordle engine plays the user.
 
-Feedback per letter: G (right letter, right place), Y (in the word elsewhere), X (not in the word,
-or all its copies are already accounted for). Rewards are pure functions of the assistant turns and
-the secret, so a finished conversation can be rescored at any time.
+Follows the original ``wordle`` environment of PrimeIntellect-ai/verifiers (``environments/wordle``
+0.1.0 over ``verifiers.v1.tasksets.textarena``, with ``textarena==0.7.4``): task ``i`` seeds
+Python's RNG with ``i`` and resets a fresh ``Wordle-v0`` game, whose opening observation is the
+prompt; every assistant reply goes to the engine unchanged, and the user turn that follows is the
+engine's latest feedback. The rules are the library's: the first bracketed token is the guess (a
+reply without brackets is bracketed whole), it must be a five-letter English word not guessed
+before, the first invalid move draws a warning and a second one in a row ends the game, and six
+valid guesses end it. The only reward is the game's: 1 for a win, otherwise the engine's
+completion of the latest valid guess ((greens + yellows / 2) / 5), 0 when the game never ended.
+
+In pods the engine loads its word lists through nltk as the original does (downloading the
+``words`` corpus and the POS tagger). With ``HF_DATASETS_OFFLINE=1`` nltk reads the copy of its
+Basic English word list shipped in ``data/nltk_data`` instead, downloads are refused, and
+without the tagger every five-letter word of that list may be the secret.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import random
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
 
+from prime_rl.config import ConfigError
 from prime_rl.envs.base import (
     Environment,
     Example,
@@ -19,137 +34,152 @@ from prime_rl.envs.base import (
     State,
     assistant_contents,
     check_int,
-    extract_tag,
+    data_file,
+    offline,
 )
-from prime_rl.envs.wordle_words import WORDS
 
-WORD_LENGTH = 5
+GAMES = ("Wordle-v0", "Wordle-v0-hardcore", "Wordle-v0-long", "Wordle-v0-long-hardcore")
+Game = Literal["Wordle-v0", "Wordle-v0-hardcore", "Wordle-v0-long", "Wordle-v0-long-hardcore"]
 
 SYSTEM_PROMPT = (
-    "You are playing Wordle. Find the secret five-letter English word. Each turn, think briefly, then "
-    "write exactly one guess as <guess>word</guess>. After each guess you get one letter of feedback "
-    "per position: G means the letter is right and in the right place, Y means the letter is in the "
-    "word but elsewhere, X means the letter is not in the word (or not that many times)."
+    "You are a competitive game player. Read the game instructions carefully and always use the exact "
+    "move format the game requires. Think step-by-step first, then give your move as the only "
+    "square-bracketed token in your reply \N{EM DASH} the game reads the first bracketed token, so "
+    "don't put other words in brackets."
 )
 
 
-def parse_guess(text: str) -> str | None:
-    """The lowercased word in the last ``<guess>`` tag, or None if absent or not five letters."""
-    guess = extract_tag(text, "guess")
-    if guess is None:
+def latest_feedback(observation: str) -> str:
+    """The engine's newest message only (the observation repeats the whole game so far)."""
+    latest = observation.split("[GAME]")[-1].strip()
+    return latest.split("Feedback:")[-1].strip() if "Feedback:" in latest else latest
+
+
+def _tag_all_as_nouns(tokens: Sequence[str], *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+    return [(token, "NN") for token in tokens]
+
+
+def _refuse_download(*args: Any, **kwargs: Any) -> bool:
+    return False
+
+
+@contextmanager
+def _offline_nltk() -> Iterator[None]:
+    """nltk without the network while TextArena builds its game, restored afterwards."""
+    import nltk
+
+    saved = (list(nltk.data.path), nltk.download, nltk.pos_tag)
+    nltk.data.path.insert(0, str(data_file("nltk_data")))
+    nltk.download = _refuse_download
+    nltk.pos_tag = _tag_all_as_nouns
+    try:
+        import textarena.envs.Wordle.env as engine_module
+
+        engine_module.pos_tag = _tag_all_as_nouns
+        yield
+    finally:
+        nltk.data.path[:], nltk.download, nltk.pos_tag = saved
+        engine_module.pos_tag = saved[2]
+
+
+@functools.cache
+def template_game(game: str) -> Any:
+    """One built game per id: building loads the dictionaries, which takes about a second."""
+    import textarena as ta
+
+    if offline():
+        with _offline_nltk():
+            return ta.make(env_id=game)
+    import nltk
+
+    nltk.download("words", quiet=True)
+    nltk.download("averaged_perceptron_tagger_eng", quiet=True)
+    return ta.make(env_id=game)
+
+
+def new_game(game: str, seed: int) -> Any:
+    """A freshly reset game, as ``random.seed(seed)`` + ``ta.make`` + ``reset`` gives in the original.
+
+    The copy shares the template's read-only word lists; the caller's global RNG state is kept.
+    """
+    import textarena as ta
+
+    template = template_game(game)
+    core = template
+    while isinstance(core, ta.Wrapper):
+        core = core.env
+    shared = {id(core.word_list): core.word_list, id(core.dictionary): core.dictionary}
+    fresh = copy.deepcopy(template, shared)
+    saved = random.getstate()
+    random.seed(seed)
+    try:
+        fresh.reset(num_players=1)
+    finally:
+        random.setstate(saved)
+    return fresh
+
+
+def play(game: Any, reply: str) -> str | None:
+    """Steps the game with one assistant reply; the next user turn, or None once the game is over."""
+    game.step(reply)
+    if game.state.done:
         return None
-    guess = guess.strip().lower()
-    if len(guess) != WORD_LENGTH or not guess.isascii() or not guess.isalpha():
-        return None
-    return guess
+    _, observation = game.get_observation()
+    return latest_feedback(str(observation))
 
 
-def feedback(guess: str, secret: str) -> str:
-    """Per-letter G/Y/X feedback; repeated letters get Y only while unmatched copies remain."""
-    marks = ["X"] * len(guess)
-    unmatched: Counter[str] = Counter()
-    for i, (g, s) in enumerate(zip(guess, secret, strict=True)):
-        if g == s:
-            marks[i] = "G"
-        else:
-            unmatched[s] += 1
-    for i, g in enumerate(guess):
-        if marks[i] != "G" and unmatched[g] > 0:
-            marks[i] = "Y"
-            unmatched[g] -= 1
-    return "".join(marks)
-
-
-def solved_turn(guesses: Sequence[str | None], secret: str) -> int | None:
-    """The 1-based turn of the first correct guess, or None."""
-    for turn, guess in enumerate(guesses, start=1):
-        if guess == secret:
-            return turn
-    return None
-
-
-def solved_reward(guesses: Sequence[str | None], secret: str) -> float:
-    """1.0 when some guess is the secret."""
-    return 1.0 if solved_turn(guesses, secret) is not None else 0.0
-
-
-def partial_reward(guesses: Sequence[str | None], secret: str) -> float:
-    """Unsolved games: 0.2 per green and 0.1 per yellow in the feedback to the last valid guess."""
-    if solved_turn(guesses, secret) is not None:
+def game_reward(game: Any) -> float:
+    """The engine's reward for player 0 of a finished game; 0 for a game that never ended."""
+    if not game.state.done:
         return 0.0
-    valid = [g for g in guesses if g is not None]
-    if not valid:
-        return 0.0
-    marks = feedback(valid[-1], secret)
-    return 0.2 * marks.count("G") + 0.1 * marks.count("Y")
+    return float((game.state.rewards or {}).get(0, 0.0))
 
 
-def turn_bonus(guesses: Sequence[str | None], secret: str, max_turns: int) -> float:
-    """Solving on turn t of max_turns earns (max_turns - t + 1) / max_turns: 1.0 on the first turn."""
-    turn = solved_turn(guesses, secret)
-    if turn is None:
-        return 0.0
-    return (max_turns - turn + 1) / max_turns
-
-
-def format_reward(completions: Sequence[str]) -> float:
-    """The fraction of assistant turns that hold one well-formed five-letter guess."""
-    if not completions:
-        return 0.0
-    return sum(parse_guess(c) is not None for c in completions) / len(completions)
+def replay_reward(replies: Sequence[str], game: str, seed: int) -> float:
+    """The reward of a whole episode, replayed on a fresh game: a pure function of the replies."""
+    engine = new_game(game, seed)
+    for reply in replies:
+        if play(engine, reply) is None:
+            break
+    return game_reward(engine)
 
 
 class WordleEnv(Environment):
     name = "wordle"
 
-    def __init__(self, max_turns: int = 6, num_examples: int | None = None) -> None:
-        turns = check_int("max_turns", max_turns, 1)
-        self.num_examples = None if num_examples is None else check_int("num_examples", num_examples, 1)
+    def __init__(self, game: Game = "Wordle-v0", num_examples: int = 1000) -> None:
+        if game not in GAMES:
+            raise ConfigError(f"environment argument game={game!r} must be one of: {', '.join(GAMES)}")
+        self.game = game
+        self.num_examples = check_int("num_examples", num_examples, 1)
+        # The engine ends every game within 12 replies: one warned invalid move before each of 6 guesses.
         super().__init__(
-            system_prompt=SYSTEM_PROMPT,
-            max_turns=turns,
-            reward_funcs=[
-                RewardFunc("solved", lambda m, s: solved_reward(self._guesses(m), s["answer"]), 1.0),
-                RewardFunc("partial", lambda m, s: partial_reward(self._guesses(m), s["answer"]), 1.0),
-                RewardFunc(
-                    "turn_bonus", lambda m, s: turn_bonus(self._guesses(m), s["answer"], self.max_turns), 0.5
-                ),
-                RewardFunc("format", lambda m, s: format_reward(assistant_contents(m)), 0.2),
-            ],
+            system_prompt=SYSTEM_PROMPT, max_turns=12, reward_funcs=[RewardFunc("game_reward", self._reward)]
         )
 
-    @staticmethod
-    def _guesses(messages: Sequence[Message]) -> list[str | None]:
-        return [parse_guess(c) for c in assistant_contents(messages)]
+    def _reward(self, messages: Sequence[Message], state: State) -> float:
+        return replay_reward(assistant_contents(messages), self.game, state["info"]["seed"])
 
     def examples(self, seed: int = 0) -> list[Example]:
-        words = list(WORDS)
-        random.Random(f"wordle:{seed}").shuffle(words)
-        if self.num_examples is not None:
-            words = [words[i % len(words)] for i in range(self.num_examples)]
-        prompt = (
-            f"Guess the secret {WORD_LENGTH}-letter word. You have {self.max_turns} guesses. "
-            "Write your first guess inside <guess></guess> tags."
-        )
-        return [Example(prompt=prompt, answer=word, info={"index": i}) for i, word in enumerate(words)]
+        """Games ``seed * num_examples`` onwards: seed 0 gives the original's tasks 0, 1, 2, ...
+
+        Different seeds give disjoint games (an SFT warm-up never sees the RL games).
+        """
+        out = []
+        for i in range(self.num_examples):
+            game_seed = seed * self.num_examples + i
+            engine = new_game(self.game, game_seed)
+            prompt = str(engine.get_observation()[1])
+            secret = engine.state.game_state["secret_word"]
+            out.append(Example(prompt=prompt, answer=secret, info={"game": self.game, "seed": game_seed}))
+        return out
 
     def initial_state(self, example: Example) -> State:
-        return {**super().initial_state(example), "guesses": [], "feedback": []}
+        return {**super().initial_state(example), "game": new_game(self.game, example.info["seed"])}
 
     def env_response(self, messages: Sequence[Message], state: State) -> list[Message]:
-        guesses = self._guesses(messages)
-        left = self.max_turns - len(guesses)
-        guess = guesses[-1] if guesses else None
-        if guess is None:
-            text = f"Invalid guess: write one {WORD_LENGTH}-letter word inside <guess></guess> tags."
-        else:
-            marks = feedback(guess, state["answer"])
-            state["guesses"].append(guess)
-            state["feedback"].append(marks)
-            text = f"{guess.upper()}\n{' '.join(marks)}"
-        plural = "guess" if left == 1 else "guesses"
-        return [{"role": "user", "content": f"{text}\nYou have {left} {plural} left."}]
+        feedback = play(state["game"], assistant_contents(messages)[-1])
+        return [] if feedback is None else [{"role": "user", "content": feedback}]
 
     def is_done(self, messages: Sequence[Message], state: State) -> bool:
-        guesses = self._guesses(messages)
-        return solved_turn(guesses, state["answer"]) is not None or len(guesses) >= self.max_turns
+        return bool(state["game"].state.done)
