@@ -30,6 +30,7 @@ __all__ = [
     "BaseConfig",
     "ConfigError",
     "dump",
+    "env_bool",
     "env_int",
     "env_list",
     "env_str",
@@ -42,6 +43,8 @@ __all__ = [
 EXIT_CONFIG_ERROR = 2
 _HELP_FLAGS = ("--help", "-h")
 _BOOL_WORDS = {"true": True, "false": False}
+#: What a boolean environment variable may say (case-insensitive); unset or empty is its default.
+_ENV_BOOL_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -81,6 +84,16 @@ def _to_int(name: str, raw: str) -> int:
         raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from None
 
 
+def _to_bool(name: str, raw: str) -> bool:
+    word = raw.strip().lower()
+    if word not in _ENV_BOOL_WORDS:
+        raise ConfigError(
+            f"environment variable {name}={raw!r} is not a boolean (expected 1, true or yes to turn it "
+            "on; 0, false, no or unset to turn it off)"
+        )
+    return _ENV_BOOL_WORDS[word]
+
+
 def _to_str(name: str, raw: str) -> str:
     return raw
 
@@ -92,6 +105,12 @@ def _to_list(name: str, raw: str) -> list[str]:
 def env_int(name: str, default: int | None) -> EnvDefault:
     """Default factory: the integer in environment variable ``name``, else ``default``."""
     return EnvDefault(name, default, _to_int, "int")
+
+
+def env_bool(name: str, default: bool) -> EnvDefault:
+    """Default factory: the boolean in environment variable ``name`` (1/true/yes or 0/false/no),
+    else ``default``; any other value is a ConfigError naming the variable."""
+    return EnvDefault(name, default, _to_bool, "bool")
 
 
 def env_str(name: str, default: str | None) -> EnvDefault:

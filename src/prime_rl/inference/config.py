@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from prime_rl.config import BaseConfig
+from prime_rl.config import BaseConfig, env_int
 
 # Set by the server itself; a second value would replace the weight-update extension.
 RESERVED_VLLM_FLAGS = ("--worker-extension-cls", "--generation-config")
@@ -51,8 +51,20 @@ class ServerConfig(BaseConfig):
     host: str = "0.0.0.0"
     """Interface to bind."""
 
-    port: Annotated[int, Field(ge=1, le=65535)] = 8000
-    """TCP port (the manifests' Service targets 8000)."""
+    port: int = Field(default_factory=env_int("INFERENCE_PORT", 8000))
+    """TCP port, 1 to 65535; default $INFERENCE_PORT (the manifests set the port their Services
+    target), else 8000."""
+
+    @field_validator("port")
+    @classmethod
+    def _tcp_port(cls, value: int) -> int:
+        """Named here, not by a bare range error: the value may come from the environment."""
+        if not 1 <= value <= 65535:
+            raise ValueError(
+                f"server.port={value} is not a TCP port (expected 1 to 65535; the default comes from "
+                "$INFERENCE_PORT)"
+            )
+        return value
 
 
 class ParallelConfig(BaseConfig):
