@@ -221,6 +221,21 @@ def test_runs_as_non_root(target: str) -> None:
     assert users[-1].endswith(":0"), "group 0, so an arbitrary UID with GID 0 can write home and outputs"
 
 
+def test_readme_quick_start_says_how_to_build_push_and_use_the_image() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "docker build -t " in section
+    assert "docker build --target cpu -t " in section
+    assert "docker push " in section
+    assert "--set image.repository=" in section and "--set image.tag=" in section
+    for target in TARGETS:
+        assert f"`{target}`" in section
+        assert f"requirements/{target}.lock" in section
+    assert "ghcr.io/prime-rl-k8s/prime-rl-k8s:<version>`" in section
+    assert "ghcr.io/prime-rl-k8s/prime-rl-k8s:<version>-cpu`" in section
+    assert "./scripts/lock.sh" in section
+
+
 def test_dockerignore_excludes_local_state() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", "dist", "outputs", ".git"} <= ignored
