@@ -6,9 +6,12 @@ inference agree on where each step's files live and when a directory counts as c
     broadcasts/step_N/{model.safetensors,STABLE}  trainer -> inference (complete once STABLE, which
                                                   holds the run id, exists)
     checkpoints/step_N/{trainer,orchestrator}/    complete once the component's state.json exists
+    finished/<role>.json                          {"role", "run_id", "step", "finished_at"}: the role
+                                                  finished its run (trainer, orchestrator, sft)
 
 Every reader of a shared volume that may hold an earlier run's files passes its run id, so it
-never consumes them. Imports no torch, so the orchestrator and tests can use it cheaply.
+never consumes them; a completion marker of another run is ignored the same way. Imports no
+torch, so the orchestrator and tests can use it cheaply.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ RUN_ID = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 STABLE = "STABLE"
 WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_STATE = "state.json"
+FINISHED_DIR = "finished"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
@@ -143,3 +147,33 @@ def resolve_resume_step(
             f"{output_dir / 'checkpoints'} (available: {steps or 'none'})"
         )
     return resume_step
+
+
+def finished_path(output_dir: str | Path, role: str) -> Path:
+    """Where `role` records that it finished its run."""
+    return Path(output_dir) / FINISHED_DIR / f"{role}.json"
+
+
+def write_finished(output_dir: str | Path, role: str, run_id: str | None, step: int) -> Path:
+    """Record that `role` finished run `run_id` after `step` steps; the marker appears whole."""
+    path = finished_path(output_dir, role)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"role": role, "run_id": run_id, "step": step, "finished_at": time.time()}
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+    return path
+
+
+def finished_step(output_dir: str | Path, role: str, run_id: str | None) -> int | None:
+    """The step at which `role` finished run `run_id`, or None: not finished, another run's marker,
+    or no run id to tell a restart from a new run."""
+    if run_id is None:
+        return None
+    try:
+        data = json.loads(finished_path(output_dir, role).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("run_id") != run_id or not isinstance(data.get("step"), int):
+        return None
+    return data["step"]

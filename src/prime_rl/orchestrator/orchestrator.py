@@ -5,6 +5,11 @@ trainer's broadcast when needed), collect ``batch_size / rollouts_per_example`` 
 recent enough, compute advantages, pack, and write ``rollouts/step_s/rank_R.pt`` atomically.
 Generation of the next groups continues meanwhile. Everything that waits is asynchronous; file
 writes run in worker threads.
+
+Once every step's rollouts are written it records ``finished/orchestrator.json`` for the run; a
+restarted orchestrator of that run finds it before touching the volume or the servers and
+generates nothing. Heartbeat and idling (HEARTBEAT_FILE, IDLE_WHEN_DONE): see
+``prime_rl.lifecycle``.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from typing import Any
 
 from prime_rl import layout
 from prime_rl.config import ConfigError, parse_config
+from prime_rl.lifecycle import NO_HEARTBEAT, Heartbeat, lifecycle_from_env
 from prime_rl.orchestrator.config import OrchestratorConfig
 
 logger = logging.getLogger("prime_rl.orchestrator")
 
 CHECKPOINT_DIR = "orchestrator"
+ROLE = "orchestrator"
 
 
 class OrchestratorError(RuntimeError):
@@ -152,6 +159,22 @@ def start_run(
     return RunStart(run_id, 0, 0, True, "fresh")
 
 
+def finished_run(config: OrchestratorConfig) -> tuple[str, int] | None:
+    """The run this orchestrator would serve and the step it finished at, if it already finished.
+
+    The run is the configured one, else (when resuming) the volume's; a fresh run without an id
+    gets a new one, which cannot have finished. A marker at fewer than max_steps (the run was
+    extended) does not count.
+    """
+    run_id = config.run_id
+    if run_id is None and config.ckpt.resume_step is not None:
+        run_id = (layout.read_run(config.output_dir) or {}).get("run_id")
+    step = layout.finished_step(config.output_dir, ROLE, run_id)
+    if run_id is None or step is None or step < config.max_steps:
+        return None
+    return run_id, step
+
+
 # ---------------------------------------------------------------------------------------------
 # Rollout files
 # ---------------------------------------------------------------------------------------------
@@ -220,8 +243,9 @@ def format_line(step: int, max_steps: int, m: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-async def run(config: OrchestratorConfig) -> None:
-    """Produces rollouts for every step from the start (or resume) step to ``max_steps``."""
+async def run(config: OrchestratorConfig, heartbeat: Heartbeat = NO_HEARTBEAT) -> str:
+    """Produces rollouts for every step from the start (or resume) step to ``max_steps``, records
+    that the run finished, and returns its id. ``heartbeat`` beats from here on every wait."""
     from prime_rl.envs import load_environment
     from prime_rl.orchestrator.advantage import compute_advantages
     from prime_rl.orchestrator.client import InferenceClient
@@ -302,20 +326,22 @@ async def run(config: OrchestratorConfig) -> None:
         keep=has_signal if config.skip_uniform_groups else None,
         max_skipped=config.max_skipped_groups,
     )
+    completed = start_step
     try:
-        await asyncio.gather(*(c.wait_healthy() for c in clients))
-        await asyncio.gather(*(c.check_model() for c in clients))
+        heartbeat.beat()  # initialised: the main loop starts
+        await heartbeat.during(asyncio.gather(*(c.wait_healthy() for c in clients)))
+        await heartbeat.during(asyncio.gather(*(c.check_model() for c in clients)))
         if start.fresh:
             # Servers outlive orchestrator restarts: never sample a new run from an old run's policy.
-            await weights.reset_to_base()
+            await heartbeat.during(weights.reset_to_base())
         last = time.perf_counter()
-        completed = start_step
         for step in range(start_step, config.max_steps):
+            heartbeat.beat()
             wait_started = time.perf_counter()
-            await weights.ensure(step - config.max_async_level)
+            await heartbeat.during(weights.ensure(step - config.max_async_level))
             weight_wait = time.perf_counter() - wait_started
             collect_started = time.perf_counter()
-            groups = await scheduler.collect(step)
+            groups = await heartbeat.during(scheduler.collect(step))
             collect_s = time.perf_counter() - collect_started
             rollouts = [r for g in groups for r in g.value]
             advantages = compute_advantages([r.reward for r in rollouts], config.rollouts_per_example)
@@ -360,6 +386,7 @@ async def run(config: OrchestratorConfig) -> None:
                     save_checkpoint, output_dir, completed, stream.position, config.seed, start.run_id
                 )
         logger.info("wrote rollouts for all %d steps", config.max_steps)
+        await asyncio.to_thread(layout.write_finished, output_dir, ROLE, start.run_id, config.max_steps)
     except asyncio.CancelledError:
         # SIGTERM (preemption, node drain, kubectl delete): keep what was done, then exit.
         if completed > start_step and completed < config.max_steps:
@@ -369,6 +396,7 @@ async def run(config: OrchestratorConfig) -> None:
     finally:
         await scheduler.shutdown()
         await asyncio.gather(*(c.aclose() for c in clients))
+    return start.run_id
 
 
 def has_signal(group: Sequence[Any]) -> bool:
@@ -433,18 +461,28 @@ def _load_tokenizer(name: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: parse the config first (fast errors), then run the loop."""
+    """Console entry point: parse the config first (fast errors), then run the loop.
+
+    A run that already finished is not produced again; a finished run idles with IDLE_WHEN_DONE
+    (outside the event loop, so SIGTERM then exits 0) and returns otherwise.
+    """
     config = parse_config(OrchestratorConfig, argv, prog="orchestrator")
+    lifecycle = lifecycle_from_env("orchestrator")
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    finished = finished_run(config)
+    if finished is not None:
+        lifecycle.already_finished(ROLE, config.output_dir, *finished)
+        return
     from prime_rl.orchestrator.client import InferenceError
 
+    heartbeat = lifecycle.heartbeat()
     try:
-        asyncio.run(_run_until_terminated(config))
+        run_id = asyncio.run(_run_until_terminated(config, heartbeat))
     except (OrchestratorError, InferenceError, ConfigError) as exc:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -452,13 +490,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
     except Terminated:
         raise SystemExit(143) from None
+    lifecycle.finished(run_id, config.max_steps, heartbeat)
 
 
 class Terminated(Exception):
     """SIGTERM arrived; the loop saved what it had and stopped."""
 
 
-async def _run_until_terminated(config: OrchestratorConfig) -> None:
+async def _run_until_terminated(config: OrchestratorConfig, heartbeat: Heartbeat) -> str:
     """`run`, cancelled on SIGTERM so it can checkpoint within the pod's grace period."""
     task = asyncio.current_task()
     assert task is not None
@@ -470,7 +509,7 @@ async def _run_until_terminated(config: OrchestratorConfig) -> None:
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
-        await run(config)
+        return await run(config, heartbeat)
     except asyncio.CancelledError:
         if terminated.is_set():
             raise Terminated from None

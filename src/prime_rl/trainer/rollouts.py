@@ -11,6 +11,7 @@ from threading import Event
 import torch
 
 from prime_rl import layout
+from prime_rl.lifecycle import NO_HEARTBEAT, Heartbeat
 from prime_rl.trainer.errors import TrainerError
 
 logger = logging.getLogger("prime_rl.trainer")
@@ -50,10 +51,12 @@ def await_run_id(
     poll_interval: float,
     stop: Event | None = None,
     timeout: float | None = None,
+    heartbeat: Heartbeat = NO_HEARTBEAT,
 ) -> str | None:
     """The run to train: `configured` ($RUN_ID), else the one the orchestrator started (run.json).
 
-    Waits for run.json when neither exists yet; returns None if `stop` is set meanwhile.
+    Waits for run.json when neither exists yet (beating `heartbeat`); returns None if `stop` is
+    set meanwhile.
     """
     if configured is not None:
         return configured
@@ -72,7 +75,7 @@ def await_run_id(
                 "waiting for %s (%.0f s so far)", output_dir / layout.RUN_FILE, time.monotonic() - start
             )
             last_log = time.monotonic()
-        time.sleep(poll_interval)
+        heartbeat.sleep(poll_interval)
     return run["run_id"]
 
 
@@ -91,8 +94,9 @@ def wait_for_rollout(
     *,
     stop: Event | None = None,
     not_version: int | None = None,
+    heartbeat: Heartbeat = NO_HEARTBEAT,
 ) -> bool:
-    """Block until `path` exists (it appears atomically by rename), logging while waiting.
+    """Block until `path` exists (it appears atomically by rename), logging and beating while waiting.
 
     With `not_version` (a file's mtime), waits until the file there is another one. Returns False
     as soon as `stop` is set (the trainer is being terminated), True once the file is there.
@@ -108,7 +112,7 @@ def wait_for_rollout(
         if now - last_log >= log_every:
             logger.info("waiting for %s (%.0f s so far)", path, now - start)
             last_log = now
-        time.sleep(poll_interval)
+        heartbeat.sleep(poll_interval)
     return True
 
 

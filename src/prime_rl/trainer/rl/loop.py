@@ -1,8 +1,14 @@
-"""The RL training loop: wait for rollouts, one optimizer step per batch, publish the new policy."""
+"""The RL training loop: wait for rollouts, one optimizer step per batch, publish the new policy.
+
+After the last step (final checkpoint and export written) rank 0 records `finished/trainer.json`
+for the run; a restarted trainer of that run finds it before starting torch.distributed or loading
+the model, on every rank, and takes no step. Heartbeat and idling: see `prime_rl.lifecycle`.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -11,6 +17,8 @@ from threading import Event
 import torch
 from torch import nn
 
+from prime_rl import layout
+from prime_rl.lifecycle import Heartbeat, Lifecycle
 from prime_rl.trainer.ckpt import TrainState, is_due, load_checkpoint, resolve_resume_step, save_checkpoint
 from prime_rl.trainer.errors import TrainerError
 from prime_rl.trainer.logging import StepLogger, add_step_timing, setup_console
@@ -51,6 +59,8 @@ from prime_rl.trainer.weights import (
 )
 
 logger = logging.getLogger("prime_rl.trainer")
+
+ROLE = "trainer"
 
 
 def rl_train_step(
@@ -136,15 +146,29 @@ def _check_same_count(count: int, world: World, path: Path) -> None:
         )
 
 
-def train(config: RLTrainerConfig) -> None:
-    world = init_world()
+def train(config: RLTrainerConfig, lifecycle: Lifecycle) -> None:
+    """Train the run to max_steps, or recognise that this run already finished; then idle or return."""
+    setup_console(config.log.level, int(os.environ.get("RANK", "0")))
+    # Known without waiting: $RUN_ID, else the run on the volume (the one await_run_id would adopt).
+    run_id = config.run_id or (layout.read_run(config.output_dir) or {}).get("run_id")
+    done = layout.finished_step(config.output_dir, ROLE, run_id)
+    if run_id is not None and done is not None and done >= config.max_steps:
+        lifecycle.already_finished(ROLE, config.output_dir, run_id, done)
+        return
+    heartbeat = lifecycle.heartbeat()
     stop = Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        _train(config, world, stop)
+        world = init_world()
+        try:
+            run_id = _train(config, world, stop, heartbeat)
+        finally:
+            close_world()
+        if torch.cuda.is_initialized():
+            torch.cuda.empty_cache()  # an idle pod keeps no accelerator memory
+        lifecycle.finished(run_id, config.max_steps, heartbeat, stop)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        close_world()
 
 
 class Terminated(Exception):
@@ -160,7 +184,13 @@ def _stop_agreed(world: World, stopping: bool) -> bool:
 
 
 def _next_rollout(
-    config: RLTrainerConfig, output_dir: Path, step: int, world: World, run_id: str | None, stop: Event
+    config: RLTrainerConfig,
+    output_dir: Path,
+    step: int,
+    world: World,
+    run_id: str | None,
+    stop: Event,
+    heartbeat: Heartbeat,
 ) -> list[MicroBatch] | None:
     """This rank's micro-batches of `step` for this run, or None when stopping.
 
@@ -169,7 +199,12 @@ def _next_rollout(
     path = rollout_path(output_dir, step, world.rank)
     foreign: int | None = None
     while wait_for_rollout(
-        path, config.rollouts.poll_interval, config.rollouts.timeout, stop=stop, not_version=foreign
+        path,
+        config.rollouts.poll_interval,
+        config.rollouts.timeout,
+        stop=stop,
+        not_version=foreign,
+        heartbeat=heartbeat,
     ):
         try:
             return load_rollout(path, step, world.rank, world.world_size, config.seq_len, run_id)
@@ -179,8 +214,8 @@ def _next_rollout(
     return None
 
 
-def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
-    setup_console(config.log.level, world.rank)
+def _train(config: RLTrainerConfig, world: World, stop: Event, heartbeat: Heartbeat) -> str:
+    """All steps of the run; returns its id once the last step's files and the marker are written."""
     if config.num_train_workers is not None and config.num_train_workers != world.world_size:
         raise TrainerError(
             f"num_train_workers={config.num_train_workers} but the trainer runs {world.world_size} "
@@ -194,15 +229,17 @@ def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
     scheduler = build_scheduler(optimizer, config.optim, config.max_steps)
     merge_scale = lora_scaling(config.model)
     out_dtype = output_dtype(config.weights.dtype, config.model, world.device)
+    heartbeat.beat()  # the model is loaded: the main loop starts
 
     if config.ckpt.resume_step not in (None, -1):
         # A named checkpoint that does not exist is a mistake to report now, not after waiting for a run.
         resolve_resume_step(output_dir, config.ckpt.resume_step)
     run_id = await_run_id(
-        output_dir, config.run_id, config.rollouts.poll_interval, stop, config.rollouts.timeout
+        output_dir, config.run_id, config.rollouts.poll_interval, stop, config.rollouts.timeout, heartbeat
     )
     if _stop_agreed(world, run_id is None):
         raise Terminated
+    assert run_id is not None
     logger.info("training run %s", run_id)
     resume = resolve_resume_step(output_dir, config.ckpt.resume_step, run_id)
     start_step = 0
@@ -248,7 +285,8 @@ def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
 
     try:
         for step in range(start_step, config.max_steps):
-            micro_batches = _next_rollout(config, output_dir, step, world, run_id, stop)
+            heartbeat.beat()
+            micro_batches = _next_rollout(config, output_dir, step, world, run_id, stop, heartbeat)
             if _stop_agreed(world, micro_batches is None or stop.is_set()):
                 if step > saved:
                     checkpoint(step)
@@ -275,6 +313,7 @@ def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
                 prune_broadcasts(output_dir, config.max_async_level + 1)
             add_step_timing(metrics, started, world.device)
             step_logger.log(step + 1, metrics)
+            heartbeat.beat()
 
             done = step + 1
             last = done == config.max_steps
@@ -288,4 +327,7 @@ def _train(config: RLTrainerConfig, world: World, stop: Event) -> None:
             barrier()
     finally:
         step_logger.close()
+    if world.is_main:
+        layout.write_finished(output_dir, ROLE, run_id, config.max_steps)
     logger.info("finished %d steps; weights in %s", config.max_steps, output_dir / "weights")
+    return run_id

@@ -1,6 +1,7 @@
 """`trainer @ train.toml`: RL trainer entry point (also `torchrun -m prime_rl.trainer.rl.train`).
 
-The config is parsed before torch is imported so that `--help` and config errors are instant.
+The config (and the pod settings HEARTBEAT_FILE / IDLE_WHEN_DONE, see `prime_rl.lifecycle`) is
+parsed before torch is imported so that `--help` and config errors are instant.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> None:
     from prime_rl.config import parse_config
+    from prime_rl.lifecycle import lifecycle_from_env
     from prime_rl.trainer.errors import TrainerError
     from prime_rl.trainer.rl.config import RLTrainerConfig
 
     config = parse_config(RLTrainerConfig, argv, prog="trainer")
+    lifecycle = lifecycle_from_env("trainer")
     from prime_rl.trainer.rl.loop import Terminated, train
 
     try:
-        train(config)
+        train(config, lifecycle)
     except TrainerError as e:
         print(f"trainer: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from prime_rl.config import BaseConfig, output_dir_default
+from prime_rl.config import BaseConfig, env_str, output_dir_default
+from prime_rl.layout import check_run_id
 from prime_rl.trainer.config import TrainerSections
 
 
@@ -55,4 +56,12 @@ class SFTConfig(TrainerSections):
     """Optimizer steps."""
     output_dir: str = Field(default_factory=output_dir_default)
     """Output directory (checkpoints, weights, logs)."""
+    run_id: str | None = Field(default_factory=env_str("RUN_ID", None))
+    """The run (default $RUN_ID): finished/sft.json is stamped with it, so a restarted process of a
+    finished run trains no step again. None: every start trains (no restart can be recognised)."""
     data: SFTDataConfig = Field(default_factory=lambda: SFTDataConfig(env="reverse-text"))
+
+    @field_validator("run_id")
+    @classmethod
+    def _valid_run_id(cls, value: str | None) -> str | None:
+        return check_run_id(value)

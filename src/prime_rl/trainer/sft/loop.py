@@ -1,9 +1,15 @@
-"""The SFT loop: packed rows of conversations, gradient accumulation to batch_size, AdamW."""
+"""The SFT loop: packed rows of conversations, gradient accumulation to batch_size, AdamW.
+
+After the last step rank 0 records `finished/sft.json` for the run (`run_id`, default $RUN_ID); a
+restarted process of that run finds it before loading anything and takes no step. Heartbeat and
+idling: see `prime_rl.lifecycle`.
+"""
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from prime_rl import layout
 from prime_rl.config import ConfigError
+from prime_rl.lifecycle import Heartbeat, Lifecycle
 from prime_rl.trainer.ckpt import TrainState, is_due, load_checkpoint, resolve_resume_step, save_checkpoint
 from prime_rl.trainer.data import (
     Sample,
@@ -39,6 +47,8 @@ from prime_rl.trainer.sft.config import SFTConfig, SFTDataConfig
 from prime_rl.trainer.weights import export_hf, gather_full_state_dict
 
 logger = logging.getLogger("prime_rl.trainer")
+
+ROLE = "sft"
 
 
 def check_batch_divisibility(data: SFTDataConfig, world_size: int) -> None:
@@ -120,16 +130,25 @@ def sft_train_step(
     }
 
 
-def train(config: SFTConfig) -> None:
+def train(config: SFTConfig, lifecycle: Lifecycle) -> None:
+    """Train to max_steps, or recognise that this run already finished; then idle or return."""
+    setup_console(config.log.level, int(os.environ.get("RANK", "0")))
+    done = layout.finished_step(config.output_dir, ROLE, config.run_id)
+    if config.run_id is not None and done is not None and done >= config.max_steps:
+        lifecycle.already_finished(ROLE, config.output_dir, config.run_id, done)
+        return
+    heartbeat = lifecycle.heartbeat()
     world = init_world()
     try:
-        _train(config, world)
+        _train(config, world, heartbeat)
     finally:
         close_world()
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()  # an idle pod keeps no accelerator memory
+    lifecycle.finished(config.run_id, config.max_steps, heartbeat)
 
 
-def _train(config: SFTConfig, world: World) -> None:
-    setup_console(config.log.level, world.rank)
+def _train(config: SFTConfig, world: World, heartbeat: Heartbeat) -> None:
     check_batch_divisibility(config.data, world.world_size)
     output_dir = Path(config.output_dir)
     check_model_source(config.model.name)
@@ -149,6 +168,7 @@ def _train(config: SFTConfig, world: World) -> None:
         )
         start_step, data_position = restored.step, restored.data_position
         logger.info("resumed from checkpoint step %d (row %d)", start_step, data_position)
+    heartbeat.beat()  # the model is loaded: the main loop starts
 
     data = config.data
     pad_id = pad_token_id(tokenizer)
@@ -164,6 +184,7 @@ def _train(config: SFTConfig, world: World) -> None:
     )
     try:
         for step in range(start_step, config.max_steps):
+            heartbeat.beat()
             batch = [build_row(row, data.seq_len, pad_id) for row in itertools.islice(rows, data.batch_size)]
             data_position += data.batch_size
             micro_batches = split_micro_batches(batch[world.rank :: world.world_size], data.micro_batch_size)
@@ -181,12 +202,13 @@ def _train(config: SFTConfig, world: World) -> None:
             scheduler.step()
             add_step_timing(metrics, started, world.device)
             step_logger.log(step + 1, metrics)
+            heartbeat.beat()
 
             done = step + 1
             if is_due(done, config.ckpt.interval, config.max_steps):
                 save_checkpoint(
                     output_dir,
-                    TrainState(done, data_position),
+                    TrainState(done, data_position, config.run_id),
                     model,
                     optimizer,
                     scheduler,
@@ -202,4 +224,6 @@ def _train(config: SFTConfig, world: World) -> None:
             barrier()
     finally:
         step_logger.close()
+    if world.is_main:
+        layout.write_finished(output_dir, ROLE, config.run_id, config.max_steps)
     logger.info("finished %d steps; weights in %s", config.max_steps, output_dir / "weights")
