@@ -5,7 +5,8 @@ resolved configs to ``<output_dir>/configs/``, starts the inference server and w
 ``/health``, then starts orchestrator and trainer. Their output is streamed with a ``[name]``
 prefix. When any component fails, all are stopped (SIGTERM to each process group, SIGKILL after a
 grace period) and the launcher exits 1; when orchestrator and trainer both finish, inference is
-stopped and the launcher exits 0.
+stopped and the launcher exits 0. The pod-only settings ``IDLE_WHEN_DONE`` and ``HEARTBEAT_FILE``
+are never passed on, so the components exit when they are done.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from prime_rl.launcher.config import RLConfig, component_config
 
 EXIT_FAILED = 1
 EXIT_CONFIG_ERROR = 2
+#: Never passed to the components: with IDLE_WHEN_DONE they would idle instead of exiting, and the
+#: launcher waits for them to exit.
+POD_ONLY_ENV = ("IDLE_WHEN_DONE", "HEARTBEAT_FILE")
 _print_lock = threading.Lock()
 
 
@@ -132,8 +136,10 @@ def build_plan(config: RLConfig) -> Plan:
         "orchestrator": [py, "-m", "prime_rl.orchestrator.orchestrator", "@", str(configs["orchestrator"])],
         "trainer": [*trainer_cmd, "@", str(configs["trainer"])],
     }
+    # Pod settings (see prime_rl.lifecycle): local children exit when done and share no heartbeat.
+    inherited = {k: v for k, v in os.environ.items() if k not in POD_ONLY_ENV}
     base_env = {
-        **os.environ,
+        **inherited,
         "OUTPUT_DIR": str(out),
         "TRAINER_WORLD_SIZE": str(world),
         "PYTHONUNBUFFERED": "1",
