@@ -86,6 +86,38 @@ def multi_node(scope: Construct, name: str) -> PrimeRLExperiment:
     )
 
 
+@example("jobset")
+def jobset(scope: Construct, name: str) -> PrimeRLExperiment:
+    """reverse-text as one JobSet: done when the trainer is, deleted a day later."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        example="reverse-text",
+        workload="jobset",
+        jobset_ttl_seconds_after_finished=86400,
+        inference=RoleProps(gpu_count=1),
+        trainer=RoleProps(gpu_count=1),
+    )
+
+
+@example("kueue")
+def kueue(scope: Construct, name: str) -> PrimeRLExperiment:
+    """multi-node as a JobSet in the Kueue queue `prime-rl`: all 4 GPU pods admitted at once."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        example="reverse-text",
+        workload="jobset",
+        kueue_queue_name="prime-rl",
+        inference=RoleProps(replicas=2, gpu_count=1, pod_anti_affinity="preferred"),
+        trainer=RoleProps(
+            replicas=2, gpu_count=8, cpu_request="32", memory_request="256Gi", pod_anti_affinity="required"
+        ),
+    )
+
+
 @example("distributed-training")
 def distributed_training(scope: Construct, name: str) -> PrimeRLExperiment:
     """80 trainer processes (10 pods x 8 GPUs) and 4 inference servers on a 4 TiB volume."""

@@ -3,7 +3,8 @@
 - :class:`SharedDataVolume`: the ReadWriteMany claim all pods share (``/data``).
 - :class:`GpuStatefulSet`: GPU pods with stable DNS names, GPU requests = limits, ``/dev/shm``,
   the ``nvidia`` runtime class, GPU-taint tolerations and the pod-identity env the runtime reads.
-- :class:`PrimeRLExperiment`: orchestrator + inference + trainer with all cross-wiring computed.
+- :class:`PrimeRLExperiment`: orchestrator + inference + trainer with all cross-wiring computed,
+  as StatefulSets or as one JobSet (each role then a :class:`JobSetRole`).
 
 Three layers: ``prime_rl_k8s.core`` renders typed props into plain manifest dicts (no cdk8s),
 ``prime_rl_k8s.constructs`` wraps it in cdk8s constructs, and ``prime_rl_k8s.values`` maps the
@@ -20,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 from .errors import PrimeRLConfigError
 
 if TYPE_CHECKING:
-    from .constructs import GpuStatefulSet, PrimeRLExperiment, SharedDataVolume
+    from .constructs import GpuPods, GpuStatefulSet, JobSetRole, PrimeRLExperiment, SharedDataVolume
     from .core.env import POD_INDEX_FIELD, EnvValue, FieldRef, SecretKeyRef
     from .core.experiment import (
         DEFAULT_HTTP_PORT,
         DEFAULT_IMAGE_REPOSITORY,
-        DEFAULT_IMAGE_TAG,
         DEFAULT_NCCL_PORT,
         SECRET_KEYS,
+        WORKLOADS,
         ExperimentPlan,
         PrimeRLExperimentProps,
         RoleProps,
@@ -43,11 +44,13 @@ if TYPE_CHECKING:
         RoleDefaults,
         get_preset,
     )
+    from .core.probes import DEFAULT_PROBES, HEARTBEAT_FILE, ProbeTiming
     from .core.statefulset import (
         DEFAULT_GPU_RUNTIME_CLASS,
         DEFAULT_GPU_SHM_SIZE_GIB,
         DEFAULT_TOPOLOGY_KEY,
         GPU_RESOURCE,
+        KUEUE_QUEUE_LABEL,
         GpuStatefulSetProps,
     )
     from .core.volume import RETAIN_ANNOTATIONS, SharedDataVolumeProps
@@ -57,11 +60,13 @@ __all__ = [
     "DEFAULT_GPU_SHM_SIZE_GIB",
     "DEFAULT_HTTP_PORT",
     "DEFAULT_IMAGE_REPOSITORY",
-    "DEFAULT_IMAGE_TAG",
     "DEFAULT_NCCL_PORT",
+    "DEFAULT_PROBES",
     "DEFAULT_TOPOLOGY_KEY",
     "GPU_RESOURCE",
+    "HEARTBEAT_FILE",
     "INFERENCE",
+    "KUEUE_QUEUE_LABEL",
     "ORCHESTRATOR",
     "POD_INDEX_FIELD",
     "PRESETS",
@@ -69,15 +74,19 @@ __all__ = [
     "ROLES",
     "SECRET_KEYS",
     "TRAINER",
+    "WORKLOADS",
     "EnvValue",
     "ExamplePreset",
     "ExperimentPlan",
     "FieldRef",
+    "GpuPods",
     "GpuStatefulSet",
     "GpuStatefulSetProps",
+    "JobSetRole",
     "PrimeRLConfigError",
     "PrimeRLExperiment",
     "PrimeRLExperimentProps",
+    "ProbeTiming",
     "RoleDefaults",
     "RoleProps",
     "SecretKeyRef",
@@ -92,18 +101,19 @@ __all__ = [
 
 #: Module (under this package) -> the public names it defines, loaded on first use.
 _MODULES = {
-    "constructs": ("GpuStatefulSet", "PrimeRLExperiment", "SharedDataVolume"),
+    "constructs": ("GpuPods", "GpuStatefulSet", "JobSetRole", "PrimeRLExperiment", "SharedDataVolume"),
     "core.env": ("POD_INDEX_FIELD", "EnvValue", "FieldRef", "SecretKeyRef"),
     "core.experiment": (
         "DEFAULT_HTTP_PORT",
         "DEFAULT_IMAGE_REPOSITORY",
-        "DEFAULT_IMAGE_TAG",
         "DEFAULT_NCCL_PORT",
         "SECRET_KEYS",
+        "WORKLOADS",
         "ExperimentPlan",
         "PrimeRLExperimentProps",
         "RoleProps",
     ),
+    "core.probes": ("DEFAULT_PROBES", "HEARTBEAT_FILE", "ProbeTiming"),
     "core.naming": ("pod_fqdn", "selector_labels", "service_fqdn", "standard_labels"),
     "core.presets": (
         "INFERENCE",
@@ -120,6 +130,7 @@ _MODULES = {
         "DEFAULT_GPU_SHM_SIZE_GIB",
         "DEFAULT_TOPOLOGY_KEY",
         "GPU_RESOURCE",
+        "KUEUE_QUEUE_LABEL",
         "GpuStatefulSetProps",
     ),
     "core.volume": ("RETAIN_ANNOTATIONS", "SharedDataVolumeProps"),

@@ -7,6 +7,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from .experiment import PrimeRLExperiment
 from .gpu_statefulset import GpuStatefulSet
+from .jobset import JobSetRole
+from .pods import GpuPods
 from .volume import SharedDataVolume
 
-__all__ = ["GpuStatefulSet", "PrimeRLExperiment", "SharedDataVolume"]
+__all__ = ["GpuPods", "GpuStatefulSet", "JobSetRole", "PrimeRLExperiment", "SharedDataVolume"]

@@ -5,20 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 
+from cdk8s import Chart
 from constructs import Construct
 
 from ..core.experiment import (
     DEFAULT_IMAGE_REPOSITORY,
-    DEFAULT_IMAGE_TAG,
+    DEFAULT_PYTORCH_CUDA_ALLOC_CONF,
     ExperimentPlan,
     PrimeRLExperimentProps,
     RoleProps,
 )
-from ..core.naming import DEFAULT_CLUSTER_DOMAIN
+from ..core.jobset import DEFAULT_MAX_RESTARTS
+from ..core.naming import DEFAULT_CLUSTER_DOMAIN, DEFAULT_NAMESPACE
 from ..core.presets import INFERENCE, ORCHESTRATOR, TRAINER
 from ..core.statefulset import DEFAULT_RUN_AS_USER
+from ..core.validation import fail
 from .gpu_statefulset import GpuStatefulSet
-from .rendered import ChartContext
+from .jobset import JobSetRole, jobset_object
+from .pods import GpuPods
+from .rendered import ChartContext, RenderedApiObject
 from .volume import SharedDataVolume
 
 
@@ -39,8 +44,10 @@ class PrimeRLExperiment(Construct):
       ``metadata.namespace`` and URLs use ``default``. Set it whenever pods run elsewhere.
     - ``example``: default ``"reverse-text"``; a preset from :data:`PRESETS` (reverse-text,
       wordle, alphabet-sort, smoke) supplying commands, GPU counts and resources.
-    - ``image_repository``/``image_tag``/``image_pull_policy``: default
-      ``primeintellect/prime-rl:main``, ``IfNotPresent``; a ``sha256:`` tag pins by digest.
+    - ``image_repository``/``image_tag``/``image_pull_policy``: default this project's image,
+      ``ghcr.io/prime-rl-k8s/prime-rl-k8s``, tagged with the package version (``<version>-cpu``,
+      the CPU build, for the smoke example), ``IfNotPresent``; a tag given is used as is, and a
+      ``sha256:`` tag pins by digest.
     - ``storage_enabled``: default ``True``: all pods mount one :class:`SharedDataVolume`; without
       it the orchestrator and trainer cannot exchange data, so that combination is rejected.
     - ``storage_class_name`` (``"nfs"``), ``storage_size`` (``"1Ti"``), ``storage_access_modes``
@@ -59,6 +66,20 @@ class PrimeRLExperiment(Construct):
     - ``run_id``: default ``name``; handed to orchestrator and trainer as ``RUN_ID``. Re-applying
       the experiment continues its run on the volume; another id starts a new run (the earlier
       run's rollouts and broadcasts are cleared, its checkpoints kept).
+    - ``workload``: default ``"statefulset"``: one StatefulSet per role, the original chart's
+      interactive model; a role that finished its run idles (``IDLE_WHEN_DONE=1``) instead of
+      being restarted, and trainers change only when their pods are deleted (``OnDelete``).
+      ``"jobset"``: one ``jobset.x-k8s.io/v1alpha2`` JobSet (child ``jobset``) with replicated jobs
+      inference, orchestrator and trainer, started in that order; it succeeds when the trainer
+      succeeds (which stops every pod and frees the GPUs; without a trainer, the orchestrator),
+      and a failed pod restarts the whole group, at most ``jobset_max_restarts`` times
+      (default 3). ``jobset_ttl_seconds_after_finished``: default none (a finished JobSet stays
+      until deleted); else deleted that many seconds after it finishes.
+    - ``kueue_queue_name``: default none; the Kueue LocalQueue (label
+      ``kueue.x-k8s.io/queue-name`` on the JobSet, or on each StatefulSet), so Kueue admits the
+      experiment's pods together or not at all.
+    - ``trainer_pytorch_cuda_alloc_conf``: default ``expandable_segments:True``
+      (``PYTORCH_CUDA_ALLOC_CONF`` of the trainer, against CUDA memory fragmentation).
     - ``orchestrator``/``inference``/``trainer``: :class:`RoleProps` (default ``RoleProps()``).
     - ``labels``: extra labels on every object and pod. ``cluster_domain``: default ``cluster.local``.
 
@@ -66,10 +87,15 @@ class PrimeRLExperiment(Construct):
     Service: ``http://<name>-inference-0.<name>-inference-headless.<ns>.svc.cluster.local:<port>/v1``),
     ``INFERENCE_URLS`` and ``ADMIN_INFERENCE_URLS`` (every replica, comma-separated) and
     ``TRAINER_WORLD_SIZE`` (trainer pods x GPUs per pod, at least 1 per pod),
-    ``MAX_ASYNC_LEVEL`` and ``RUN_ID``; trainers get
+    ``MAX_ASYNC_LEVEL``, ``RUN_ID`` and ``HEARTBEAT_FILE``; trainers get
     ``MASTER_ADDR`` (trainer pod 0), ``MASTER_PORT`` (``nccl_port``) and
-    ``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True``; every pod gets
-    ``OUTPUT_DIR=<mount path>/outputs``.
+    ``PYTORCH_CUDA_ALLOC_CONF``; inference gets ``INFERENCE_PORT`` (the port vLLM listens on);
+    every pod gets ``OUTPUT_DIR=<mount path>/outputs/<name>``, the experiment's own directory.
+
+    Checked at construction: two experiments of one name in one namespace of a Chart; a command
+    whose ``--port``, ``--nproc-per-node`` (torchrun on GPU pods) or ``--output-dir`` disagrees
+    with the pods; a mount path that would hide the image's own directories or that does not
+    hold the example's paths.
     """
 
     def __init__(
@@ -81,7 +107,7 @@ class PrimeRLExperiment(Construct):
         namespace: str | None = None,
         example: str = "reverse-text",
         image_repository: str = DEFAULT_IMAGE_REPOSITORY,
-        image_tag: str = DEFAULT_IMAGE_TAG,
+        image_tag: str | None = None,
         image_pull_policy: str = "IfNotPresent",
         storage_enabled: bool = True,
         storage_class_name: str | None = "nfs",
@@ -95,6 +121,11 @@ class PrimeRLExperiment(Construct):
         run_as_user: int | None = DEFAULT_RUN_AS_USER,
         max_async_level: int = 1,
         run_id: str | None = None,
+        workload: str = "statefulset",
+        jobset_max_restarts: int = DEFAULT_MAX_RESTARTS,
+        jobset_ttl_seconds_after_finished: int | None = None,
+        kueue_queue_name: str | None = None,
+        trainer_pytorch_cuda_alloc_conf: str = DEFAULT_PYTORCH_CUDA_ALLOC_CONF,
         orchestrator: RoleProps | None = None,
         inference: RoleProps | None = None,
         trainer: RoleProps | None = None,
@@ -125,6 +156,11 @@ class PrimeRLExperiment(Construct):
                 run_as_user=run_as_user,
                 max_async_level=max_async_level,
                 run_id=run_id,
+                workload=workload,
+                jobset_max_restarts=jobset_max_restarts,
+                jobset_ttl_seconds_after_finished=jobset_ttl_seconds_after_finished,
+                kueue_queue_name=kueue_queue_name,
+                trainer_pytorch_cuda_alloc_conf=trainer_pytorch_cuda_alloc_conf,
                 orchestrator=orchestrator,
                 inference=inference,
                 trainer=trainer,
@@ -132,12 +168,20 @@ class PrimeRLExperiment(Construct):
                 cluster_domain=cluster_domain,
             )
         )
+        _claim_name(scope, self.plan.name, self.plan.namespace)
         self.volume: SharedDataVolume | None = None
         if self.plan.volume is not None:
             self.volume = SharedDataVolume.from_props(self, "shared-data", self.plan.volume)
-        self.roles: dict[str, GpuStatefulSet] = {
-            role: GpuStatefulSet.from_props(self, role, props) for role, props in self.plan.roles.items()
-        }
+        #: The JobSet (``workload="jobset"``), else None.
+        self.jobset: RenderedApiObject | None = None
+        self.roles: dict[str, GpuPods] = {}
+        if self.plan.jobset is None:
+            for role, props in self.plan.roles.items():
+                self.roles[role] = GpuStatefulSet.from_props(self, role, props)
+        else:
+            self.jobset = jobset_object(self, "jobset", self.plan.jobset, self._context)
+            for role, model in self.plan.models.items():
+                self.roles[role] = JobSetRole(self, role, model=model, context=self._context)
 
     @classmethod
     def from_props(cls, scope: Construct, id: str, props: PrimeRLExperimentProps) -> PrimeRLExperiment:
@@ -157,18 +201,22 @@ class PrimeRLExperiment(Construct):
         return self.plan.props.example
 
     @property
-    def orchestrator(self) -> GpuStatefulSet | None:
-        """The orchestrator's StatefulSet, or None when disabled."""
+    def workload(self) -> str:
+        return self.plan.workload
+
+    @property
+    def orchestrator(self) -> GpuPods | None:
+        """The orchestrator's pods (a :class:`GpuStatefulSet` or :class:`JobSetRole`), or None."""
         return self.roles.get(ORCHESTRATOR)
 
     @property
-    def inference(self) -> GpuStatefulSet | None:
-        """The inference StatefulSet, or None when disabled."""
+    def inference(self) -> GpuPods | None:
+        """The inference pods (a :class:`GpuStatefulSet` or :class:`JobSetRole`), or None."""
         return self.roles.get(INFERENCE)
 
     @property
-    def trainer(self) -> GpuStatefulSet | None:
-        """The trainer StatefulSet, or None when disabled."""
+    def trainer(self) -> GpuPods | None:
+        """The trainer pods (a :class:`GpuStatefulSet` or :class:`JobSetRole`), or None."""
         return self.roles.get(TRAINER)
 
     @property
@@ -188,5 +236,15 @@ class PrimeRLExperiment(Construct):
 
     @property
     def output_dir(self) -> str:
-        """Where every role writes (``OUTPUT_DIR``): ``<mount path>/outputs``."""
-        return f"{self.plan.mount_path}/outputs"
+        """Where every role writes (``OUTPUT_DIR``): ``<mount path>/outputs/<name>``."""
+        return self.plan.output_dir
+
+
+def _claim_name(scope: Construct, name: str, namespace: str | None) -> None:
+    """Refuse a second experiment of the same name and namespace in one Chart (its objects would clash)."""
+    chart = Chart.of(scope)
+    taken: set[tuple[str, str]] = getattr(chart, "prime_rl_experiments", set())
+    key = (name, namespace or DEFAULT_NAMESPACE)
+    if key in taken:
+        raise fail("name", name, f"unique among this chart's experiments in namespace {key[1]!r}")
+    chart.prime_rl_experiments = taken | {key}

@@ -9,27 +9,28 @@ from typing import Any
 from constructs import Construct
 
 from ..core.env import EnvValue
-from ..core.naming import DEFAULT_CLUSTER_DOMAIN, service_fqdn
+from ..core.naming import DEFAULT_CLUSTER_DOMAIN
 from ..core.statefulset import (
     DEFAULT_RUN_AS_USER,
     DEFAULT_TOPOLOGY_KEY,
     GpuStatefulSetModel,
     GpuStatefulSetProps,
 )
+from .pods import GpuPods
 from .rendered import ChartContext, RenderedApiObject, kubernetes_json
 from .volume import SharedDataVolume
 
 
-class GpuStatefulSet(Construct):
+class GpuStatefulSet(GpuPods):
     """A StatefulSet, its headless Service and optionally a ClusterIP Service, for GPU workloads.
 
     Pods are ``<name>-0 .. <name>-(replicas-1)``, reachable at ``pod_fqdn(i)`` through the
     headless Service ``<name>-headless`` (which publishes not-ready addresses, so torchrun
     rendezvous and NCCL can resolve peers before they pass readiness). ``podManagementPolicy`` is
     ``Parallel`` so all ranks start together. Children: ``Default`` (the StatefulSet, so
-    ``ApiObject.of(sts)`` finds it), ``headless`` and ``service``. Manifests are rendered when the
-    app synthesizes, so :meth:`add_env`, :meth:`add_volume`, :meth:`add_toleration` and
-    :meth:`add_pod_annotation` work after construction.
+    ``ApiObject.of(sts)`` finds it), ``headless``, ``service`` and ``disruption-budget``.
+    Manifests are rendered when the app synthesizes, so :meth:`add_env`, :meth:`add_volume`,
+    :meth:`add_toleration` and :meth:`add_pod_annotation` work after construction.
 
     Props (keyword only, or one :class:`GpuStatefulSetProps` through :meth:`from_props`):
 
@@ -67,7 +68,17 @@ class GpuStatefulSet(Construct):
     - ``volumes``/``volume_mounts``: default none; more pod volumes and container mounts in
       Kubernetes JSON, after the shared volume and before ``/dev/shm``.
     - ``labels``: extra labels on every object and pod (never in selectors).
-    - ``readiness_path``: default ``None``; an HTTP path probed on the first port for readiness.
+    - ``startup_probe``/``liveness_probe``/``readiness_probe``: default none; container probes in
+      Kubernetes JSON with one handler (``{"httpGet": {"path": "/health", "port": "http"}, ...}``);
+      a named port must be one of ``ports``.
+    - ``priority_class_name``: default none; the pods' PriorityClass.
+    - ``update_strategy``: default ``"RollingUpdate"``; ``"OnDelete"`` changes pods only when they
+      are deleted, so a distributed job is never rolled one rank at a time.
+    - ``queue_name``: default none; a Kueue LocalQueue, written as the ``kueue.x-k8s.io/queue-name``
+      label of the StatefulSet so Kueue admits its pods together.
+    - ``pod_disruption_budget``: default ``False``; ``True`` adds a PodDisruptionBudget
+      ``<name>`` with ``maxUnavailable: 0`` (child ``disruption-budget``): a node drain waits
+      instead of evicting one pod of a running gang.
     - ``termination_grace_period_seconds``: default ``None`` (Kubernetes' 30 s): how long a pod may
       take to stop after SIGTERM before it is killed.
     - ``run_as_user``: default ``1000`` (the uid the PRIME-RL images use): pods run as that uid with
@@ -112,10 +123,16 @@ class GpuStatefulSet(Construct):
         volumes: Sequence[Mapping[str, Any]] = (),
         volume_mounts: Sequence[Mapping[str, Any]] = (),
         labels: Mapping[str, str] | None = None,
-        readiness_path: str | None = None,
+        startup_probe: Mapping[str, Any] | None = None,
+        liveness_probe: Mapping[str, Any] | None = None,
+        readiness_probe: Mapping[str, Any] | None = None,
         termination_grace_period_seconds: int | None = None,
         run_as_user: int | None = DEFAULT_RUN_AS_USER,
         cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+        priority_class_name: str | None = None,
+        update_strategy: str = "RollingUpdate",
+        queue_name: str | None = None,
+        pod_disruption_budget: bool = False,
     ) -> None:
         super().__init__(scope, id)
         self._context = ChartContext.of(scope, namespace)
@@ -152,10 +169,16 @@ class GpuStatefulSet(Construct):
                 volumes=_after(shared_volumes, _as_json(volumes, "volume")),
                 volume_mounts=_after(shared_mounts, volume_mounts),
                 labels={} if labels is None else labels,
-                readiness_path=readiness_path,
+                startup_probe=startup_probe,
+                liveness_probe=liveness_probe,
+                readiness_probe=readiness_probe,
                 termination_grace_period_seconds=termination_grace_period_seconds,
                 run_as_user=run_as_user,
                 cluster_domain=cluster_domain,
+                priority_class_name=priority_class_name,
+                update_strategy=update_strategy,
+                queue_name=queue_name,
+                pod_disruption_budget=pod_disruption_budget,
             )
         )
         model = self.model
@@ -177,119 +200,12 @@ class GpuStatefulSet(Construct):
             name=model.address.headless_service_name,
             context=self._context,
         )
-        self.service: RenderedApiObject | None = None
-        if model.service_enabled:
-            self.service = RenderedApiObject(
-                self,
-                "service",
-                model.service_manifest,
-                api_version="v1",
-                kind="Service",
-                name=model.name,
-                context=self._context,
-            )
+        self._add_service_and_budget()
 
     @classmethod
     def from_props(cls, scope: Construct, id: str, props: GpuStatefulSetProps) -> GpuStatefulSet:
         """The same construct from a frozen props object."""
         return cls(scope, id, **{f.name: getattr(props, f.name) for f in fields(props)})
-
-    # -- facts ---------------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        """The StatefulSet's name, which prefixes its pods' names."""
-        return self.model.name
-
-    @property
-    def namespace(self) -> str | None:
-        return self.model.namespace
-
-    @property
-    def instance(self) -> str:
-        return self.model.instance
-
-    @property
-    def component(self) -> str:
-        return self.model.component
-
-    @property
-    def replicas(self) -> int:
-        return self.model.replicas
-
-    @property
-    def gpu_count(self) -> int:
-        return self.model.gpu_count
-
-    @property
-    def ports(self) -> dict[str, int]:
-        """Port name -> container port, as published on the Services."""
-        return dict(self.model.ports)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """Labels on every object and pod (the standard ones plus ``labels``)."""
-        return dict(self.model.labels)
-
-    @property
-    def selector(self) -> dict[str, str]:
-        """What the Services and anti-affinity select: name, instance and component."""
-        return dict(self.model.selector)
-
-    @property
-    def headless_service_name(self) -> str:
-        return self.model.address.headless_service_name
-
-    @property
-    def headless_service_fqdn(self) -> str:
-        """`<name>-headless.<namespace>.svc.<domain>`: resolves to every pod, ready or not."""
-        return self.model.address.headless_service_fqdn
-
-    @property
-    def service_name(self) -> str | None:
-        """The load-balanced Service's name, or None when ``service_enabled`` is false."""
-        return self.model.service_name
-
-    @property
-    def service_fqdn(self) -> str | None:
-        """FQDN of the load-balanced Service, or None when ``service_enabled`` is false."""
-        if self.model.service_name is None:
-            return None
-        return service_fqdn(self.model.service_name, self.namespace, self.model.address.cluster_domain)
-
-    def pod_name(self, index: int) -> str:
-        """Stable name of pod `index` (0-based), e.g. `exp-trainer-0`."""
-        return self.model.address.pod_name(index)
-
-    def pod_fqdn(self, index: int) -> str:
-        """DNS name of pod `index` through the headless Service: `<pod>.<headless FQDN>`."""
-        return self.model.address.pod_fqdn(index)
-
-    # -- additions -----------------------------------------------------------------------------
-    def add_env(self, name: str, value: EnvValue) -> dict[str, Any]:
-        """Add a variable to the container after the others; returns its env entry.
-
-        A name that is already set (the contract env included) is refused.
-        """
-        return self.model.add_env(name, value)
-
-    def add_volume(
-        self, volume: Any, mount_path: str | None = None, *, read_only: bool = False
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """Add a pod volume and, with ``mount_path``, mount it in the container.
-
-        ``volume`` is a cdk8s-plus-28 ``k8s.Volume`` or its Kubernetes JSON
-        (``{"name": "cache", "emptyDir": {}}``). Returns the volume and the mount (or None) as
-        Kubernetes JSON. A volume name or mount path already in use is refused.
-        """
-        return self.model.add_volume(kubernetes_json(volume, "volume"), mount_path, read_only=read_only)
-
-    def add_toleration(self, toleration: Any) -> dict[str, Any]:
-        """Add a toleration (a ``k8s.Toleration`` or its Kubernetes JSON); a repeat is refused."""
-        return self.model.add_toleration(kubernetes_json(toleration, "toleration"))
-
-    def add_pod_annotation(self, key: str, value: str) -> tuple[str, str]:
-        """Annotate the pod template (changing it rolls the pods); a key already set is refused."""
-        return self.model.add_pod_annotation(key, value)
 
 
 def _as_json(items: Any, kind: str) -> Any:

@@ -10,6 +10,8 @@ from .validation import fail, require_bool, require_dns1123_subdomain, require_e
 
 #: The pod-index label the StatefulSet controller sets (Kubernetes >= 1.28); POD_INDEX reads it.
 POD_INDEX_FIELD = "metadata.labels['apps.kubernetes.io/pod-index']"
+#: The completion-index label of an Indexed Job's pods (Kubernetes >= 1.28): POD_INDEX in a JobSet.
+JOB_COMPLETION_INDEX_FIELD = "metadata.labels['batch.kubernetes.io/job-completion-index']"
 #: The kernel refuses to exec a process whose single environment string (``NAME=value``) exceeds
 #: MAX_ARG_STRLEN (32 pages of 4 KiB); the pod would fail to start with "argument list too long".
 MAX_ENV_STRING_BYTES = 131072
@@ -40,13 +42,13 @@ class FieldRef:
 EnvValue = str | int | float | bool | SecretKeyRef | FieldRef
 
 
-def downward_env() -> dict[str, FieldRef]:
+def downward_env(pod_index_field: str = POD_INDEX_FIELD) -> dict[str, FieldRef]:
     """Pod identity from the downward API, so the runtime needs no Kubernetes client."""
     return {
         "POD_NAME": FieldRef("metadata.name"),
         "POD_IP": FieldRef("status.podIP"),
         "POD_NAMESPACE": FieldRef("metadata.namespace"),
-        "POD_INDEX": FieldRef(POD_INDEX_FIELD),
+        "POD_INDEX": FieldRef(pod_index_field),
     }
 
 

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ..errors import escape
+from .commands import check_output_dir, check_port, check_torchrun_processes
 from .env import MAX_ENV_STRING_BYTES, EnvValue, SecretKeyRef
+from .jobset import DEFAULT_MAX_RESTARTS, JobSetModel, jobset_address
 from .naming import DEFAULT_CLUSTER_DOMAIN
 from .presets import INFERENCE, ORCHESTRATOR, ROLES, TRAINER, ExamplePreset, get_preset
+from .probes import (
+    DEFAULT_PROBES,
+    HEARTBEAT_FILE,
+    PROBE_KINDS,
+    ProbeTiming,
+    render_probes,
+    require_probe_timing,
+)
 from .statefulset import (
     DEFAULT_RUN_AS_USER,
     DEFAULT_TOPOLOGY_KEY,
     GpuStatefulSetModel,
     GpuStatefulSetProps,
-    StatefulSetAddress,
+    PodAddress,
     statefulset_address,
 )
 from .validation import (
@@ -25,22 +37,26 @@ from .validation import (
     parse_quantity,
     require_base_url,
     require_bool,
+    require_data_mount_path,
     require_dns1035_label,
     require_dns1123_label,
     require_dns1123_subdomain,
     require_image,
     require_int,
+    require_label_value,
     require_labels,
-    require_mount_path,
     require_one_of,
     require_port,
     require_run_id,
+    require_str,
     require_user_id,
 )
 from .volume import SharedDataModel, SharedDataVolumeProps
 
-DEFAULT_IMAGE_REPOSITORY = "primeintellect/prime-rl"
-DEFAULT_IMAGE_TAG = "main"
+#: This project's image, built from its Dockerfile (see the README's quick start).
+DEFAULT_IMAGE_REPOSITORY = "ghcr.io/prime-rl-k8s/prime-rl-k8s"
+WORKLOADS = ("statefulset", "jobset")
+DEFAULT_PYTORCH_CUDA_ALLOC_CONF = "expandable_segments:True"
 #: Port of the OpenAI-compatible API on inference pods (and the trainer's HTTP port).
 DEFAULT_HTTP_PORT = 8000
 #: Port torchrun / NCCL rendezvous on trainer pod 0.
@@ -50,6 +66,22 @@ DEFAULT_NCCL_PORT = 29501
 DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = {ORCHESTRATOR: 120, TRAINER: 900}
 #: Secret keys read into WANDB_API_KEY and HF_TOKEN when `secret_name` is set.
 SECRET_KEYS = {"WANDB_API_KEY": "wandb-api-key", "HF_TOKEN": "hf-token"}
+#: Start order of the roles, and their order in a JobSet: servers first, the trainer last.
+START_ORDER = (INFERENCE, ORCHESTRATOR, TRAINER)
+
+
+@cache
+def package_version() -> str:
+    """This distribution's version: the tag its release images carry."""
+    try:
+        return version("prime-rl-k8s")
+    except PackageNotFoundError:  # pragma: no cover - the library always runs installed
+        return "0.0.0"
+
+
+def default_image_tag(preset: ExamplePreset) -> str:
+    """``<version>`` (the CUDA image), or ``<version>-cpu`` for examples that run on CPU nodes."""
+    return f"{package_version()}-cpu" if preset.cpu_only else package_version()
 
 
 @dataclass(frozen=True)
@@ -79,6 +111,16 @@ class RoleProps:
       ``anti_affinity_topology_key`` (default ``kubernetes.io/hostname``).
     - ``termination_grace_period_seconds``: default 900 for the trainer and 120 for the
       orchestrator (time to checkpoint after SIGTERM), Kubernetes' 30 for inference.
+    - ``probes_enabled``: default ``True`` when the role runs its command, ``False`` for
+      ``auto_start=False`` pods (nothing would answer). Inference is probed on vLLM's ``/health``;
+      trainer and orchestrator on the heartbeat file the runtime touches from its loops.
+    - ``startup_probe``/``liveness_probe``/``readiness_probe``: :class:`ProbeTiming`; default:
+      :data:`DEFAULT_PROBES` (inference: 45 minutes to load a model; trainer and orchestrator:
+      10 minutes to start, restarted after 20 minutes without a heartbeat).
+    - ``priority_class_name``: default none; the pods' PriorityClass.
+    - ``pod_disruption_budget``: default ``True`` for a trainer of more than one pod, else
+      ``False``: a PodDisruptionBudget with ``maxUnavailable: 0``, so a node drain waits instead of
+      evicting one rank of a running gang.
     """
 
     enabled: bool = True
@@ -102,6 +144,12 @@ class RoleProps:
     pod_anti_affinity: str | None = None
     anti_affinity_topology_key: str = DEFAULT_TOPOLOGY_KEY
     termination_grace_period_seconds: int | None = None
+    probes_enabled: bool | None = None
+    startup_probe: ProbeTiming | None = None
+    liveness_probe: ProbeTiming | None = None
+    readiness_probe: ProbeTiming | None = None
+    priority_class_name: str | None = None
+    pod_disruption_budget: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +160,7 @@ class PrimeRLExperimentProps:
     namespace: str | None = None
     example: str = "reverse-text"
     image_repository: str = DEFAULT_IMAGE_REPOSITORY
-    image_tag: str = DEFAULT_IMAGE_TAG
+    image_tag: str | None = None
     image_pull_policy: str = "IfNotPresent"
     storage_enabled: bool = True
     storage_class_name: str | None = "nfs"
@@ -126,6 +174,11 @@ class PrimeRLExperimentProps:
     run_as_user: int | None = DEFAULT_RUN_AS_USER
     max_async_level: int = 1
     run_id: str | None = None
+    workload: str = "statefulset"
+    jobset_max_restarts: int = DEFAULT_MAX_RESTARTS
+    jobset_ttl_seconds_after_finished: int | None = None
+    kueue_queue_name: str | None = None
+    trainer_pytorch_cuda_alloc_conf: str = DEFAULT_PYTORCH_CUDA_ALLOC_CONF
     orchestrator: RoleProps | None = None
     inference: RoleProps | None = None
     trainer: RoleProps | None = None
@@ -137,7 +190,8 @@ class ExperimentPlan:
     """Validated experiment props, resolved into the props of its volume and StatefulSets.
 
     The constructs build one child per entry; :meth:`manifests` renders the same children
-    without cdk8s, in the same order (claim, then per role: StatefulSet and Services).
+    without cdk8s, in the same order (claim, then per role: StatefulSet, Services and disruption
+    budget; in JobSet mode the claim, the JobSet, then per role its Service and budget).
     """
 
     def __init__(self, props: PrimeRLExperimentProps) -> None:
@@ -148,7 +202,25 @@ class ExperimentPlan:
         )
         self.preset: ExamplePreset = get_preset(props.example, "example")
         self.cluster_domain = require_dns1123_subdomain(props.cluster_domain, "cluster_domain")
-        self.image = require_image(props.image_repository, props.image_tag, "image_repository", "image_tag")
+        image_tag = default_image_tag(self.preset) if props.image_tag is None else props.image_tag
+        self.image = require_image(props.image_repository, image_tag, "image_repository", "image_tag")
+        self.workload = require_one_of(props.workload, "workload", WORKLOADS)
+        self.jobset_max_restarts = require_int(props.jobset_max_restarts, "jobset_max_restarts")
+        self.jobset_ttl_seconds_after_finished = (
+            None
+            if props.jobset_ttl_seconds_after_finished is None
+            else require_int(props.jobset_ttl_seconds_after_finished, "jobset_ttl_seconds_after_finished")
+        )
+        self.kueue_queue_name = (
+            None
+            if props.kueue_queue_name is None
+            else require_label_value(props.kueue_queue_name, "kueue_queue_name")
+        )
+        if self.kueue_queue_name == "":
+            raise fail("kueue_queue_name", "", "a LocalQueue name or None")
+        self.pytorch_cuda_alloc_conf = require_str(
+            props.trainer_pytorch_cuda_alloc_conf, "trainer_pytorch_cuda_alloc_conf"
+        )
         require_one_of(props.image_pull_policy, "image_pull_policy", PULL_POLICIES)
         storage_enabled = require_bool(props.storage_enabled, "storage_enabled")
         if props.secret_name is not None:
@@ -175,7 +247,7 @@ class ExperimentPlan:
                 labels=self.labels,
             )
             volume = self._volume_model = SharedDataModel(self.volume, _storage_field)
-            self.mount_path = volume.mount_path
+            self.mount_path = require_data_mount_path(volume.mount_path, "storage_mount_path")
             shared = {"volumes": (volume.volume(),), "volume_mounts": (volume.volume_mount(),)}
         else:
             if props.storage_existing_claim_name is not None:
@@ -185,7 +257,7 @@ class ExperimentPlan:
                     "storage_existing_claim_name",
                     "storage_enabled",
                 )
-            self.mount_path = require_mount_path(props.storage_mount_path, "storage_mount_path")
+            self.mount_path = require_data_mount_path(props.storage_mount_path, "storage_mount_path")
             shared = {}
             if ORCHESTRATOR in enabled and TRAINER in enabled:
                 raise config_error(
@@ -194,20 +266,48 @@ class ExperimentPlan:
                     "storage_enabled",
                 )
 
+        for path in self.preset.volume_paths:
+            if not path.startswith(self.mount_path + "/"):
+                raise fail(
+                    "storage_mount_path",
+                    self.mount_path,
+                    f"a directory that holds {path}, where the {props.example} example's configs read it",
+                )
+        self.output_dir = f"{self.mount_path}/outputs/{self.name}"
         base = {role: self._base_props(role, role_props, shared) for role, role_props in enabled.items()}
-        self.addresses: dict[str, StatefulSetAddress] = {
-            role: statefulset_address(role_base, f"{role}.", "name") for role, role_base in base.items()
-        }
+        self.addresses: dict[str, PodAddress] = {}
+        for role, role_base in base.items():
+            # The StatefulSet names are checked in both modes, so switching modes never renames.
+            address = statefulset_address(role_base, f"{role}.", "name")
+            if self.workload == "jobset":
+                address = jobset_address(
+                    self.name, role, self.namespace, address.replicas, self.cluster_domain, "name"
+                )
+            self.addresses[role] = address
         self.inference_urls = self._inference_urls(base)
         self.trainer_world_size: int | None = None
         if TRAINER in enabled and self.addresses[TRAINER].replicas > 0:
             self.trainer_world_size = self.addresses[TRAINER].replicas * max(base[TRAINER].gpu_count, 1)
         self.roles: dict[str, GpuStatefulSetProps] = {}
-        self._models: list[GpuStatefulSetModel] = []
+        self.models: dict[str, GpuStatefulSetModel] = {}
         for role, role_props in enabled.items():
             env = {**self._wiring_env(role, base[role]), **_secret_env(props.secret_name), **role_props.env}
             self.roles[role] = replace(base[role], env=env)
-            self._models.append(GpuStatefulSetModel(self.roles[role], f"{role}."))
+            address = self.addresses[role] if self.workload == "jobset" else None
+            self.models[role] = GpuStatefulSetModel(self.roles[role], f"{role}.", address)
+            self._check_command(role, self.models[role])
+        self.jobset: JobSetModel | None = None
+        if self.workload == "jobset":
+            self.jobset = JobSetModel(
+                self.name,
+                self.namespace,
+                self.labels,
+                {role: self.models[role] for role in START_ORDER if role in self.models},
+                success_role=next((r for r in (TRAINER, ORCHESTRATOR) if r in self.models), None),
+                max_restarts=self.jobset_max_restarts,
+                ttl_seconds_after_finished=self.jobset_ttl_seconds_after_finished,
+                queue_name=self.kueue_queue_name,
+            )
 
     @property
     def inference_url(self) -> str | None:
@@ -217,9 +317,27 @@ class ExperimentPlan:
     def manifests(self) -> list[dict[str, Any]]:
         """Every object of the experiment, in the order the constructs synthesize them."""
         docs = self._volume_model.manifests() if self.volume is not None else []
-        for model in self._models:
-            docs.extend(model.manifests())
+        if self.jobset is None:
+            for model in self.models.values():
+                docs.extend(model.manifests())
+            return docs
+        docs.append(self.jobset.manifest())
+        for model in self.models.values():
+            if model.service_enabled:
+                docs.append(model.service_manifest())
+            if model.pod_disruption_budget:
+                docs.append(model.pod_disruption_budget_manifest())
         return docs
+
+    def _check_command(self, role: str, model: GpuStatefulSetModel) -> None:
+        """The flags a command repeats agree with the pods that run it (see :mod:`.commands`)."""
+        if model.command is None:
+            return
+        check_output_dir(model.command, self.output_dir, f"{role}.command")
+        if role == TRAINER:
+            check_torchrun_processes(model.command, model.gpu_count, f"{role}.command", f"{role}.gpu_count")
+        if role == INFERENCE:
+            check_port(model.command, model.ports.get("http"), f"{role}.command", f"{role}.port")
 
     # -- one role ------------------------------------------------------------------------------
     def _base_props(self, role: str, props: RoleProps, shared: Mapping[str, Any]) -> GpuStatefulSetProps:
@@ -240,6 +358,11 @@ class ExperimentPlan:
         cpu_request = _default(props.cpu_request, defaults.cpu_request)
         memory_request = _default(props.memory_request, defaults.memory_request)
         auto_start = require_bool(props.auto_start, f"{role}.auto_start")
+        probes = self._probes(role, props, auto_start, "http" if "http" in ports else None)
+        pod_disruption_budget = require_bool(
+            _default(props.pod_disruption_budget, role == TRAINER and replicas > 1),
+            f"{role}.pod_disruption_budget",
+        )
         if not auto_start:
             command: Sequence[str] | str = ["sleep", "infinity"]
         elif props.command is not None:
@@ -271,7 +394,15 @@ class ExperimentPlan:
             pod_anti_affinity=props.pod_anti_affinity,
             anti_affinity_topology_key=props.anti_affinity_topology_key,
             labels=self.labels,
-            readiness_path="/health" if role == INFERENCE and auto_start else None,
+            startup_probe=probes.get("startupProbe"),
+            liveness_probe=probes.get("livenessProbe"),
+            readiness_probe=probes.get("readinessProbe"),
+            priority_class_name=props.priority_class_name,
+            # A trainer gang must never roll one pod at a time: each restart would break the
+            # torchrun group. Its pods change only when deleted (the README's restart).
+            update_strategy="OnDelete" if role == TRAINER else "RollingUpdate",
+            queue_name=self.kueue_queue_name if self.workload == "statefulset" else None,
+            pod_disruption_budget=pod_disruption_budget,
             termination_grace_period_seconds=_default(
                 props.termination_grace_period_seconds, DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS.get(role)
             ),
@@ -279,6 +410,18 @@ class ExperimentPlan:
             cluster_domain=self.cluster_domain,
             **shared,
         )
+
+    @staticmethod
+    def _probes(role: str, props: RoleProps, auto_start: bool, port_name: str | None) -> dict[str, Any]:
+        """The role's probes: on by default while it runs its command, never for an idle pod."""
+        enabled = require_bool(_default(props.probes_enabled, auto_start), f"{role}.probes_enabled")
+        timings = {
+            kind: require_probe_timing(
+                _default(getattr(props, f"{kind}_probe"), DEFAULT_PROBES[role][kind]), f"{role}.{kind}_probe"
+            )
+            for kind in PROBE_KINDS
+        }
+        return render_probes(role, port_name, timings) if enabled else {}
 
     def _inference_urls(self, base: Mapping[str, GpuStatefulSetProps]) -> tuple[str, ...]:
         """External URLs when given, else one per inference pod through its headless Service."""
@@ -326,12 +469,19 @@ class ExperimentPlan:
                 env["TRAINER_WORLD_SIZE"] = str(self.trainer_world_size)
             env["MAX_ASYNC_LEVEL"] = str(self.max_async_level)
             env["RUN_ID"] = self.run_id
+            env["HEARTBEAT_FILE"] = HEARTBEAT_FILE
+            if self.workload == "statefulset":
+                # A StatefulSet restarts a pod that exits, even with status 0: a finished role
+                # idles instead, so it neither loops nor redoes steps.
+                env["IDLE_WHEN_DONE"] = "1"
         if role == TRAINER and self.trainer_world_size is not None:
             env["MASTER_ADDR"] = self.addresses[TRAINER].pod_fqdn(0)
         if role == TRAINER:
             env["MASTER_PORT"] = str(props.ports["nccl"])
-            env["PYTORCH_CUDA_ALLOC_CONF"] = "expandable_segments:True"
-        env["OUTPUT_DIR"] = f"{self.mount_path}/outputs"
+            env["PYTORCH_CUDA_ALLOC_CONF"] = self.pytorch_cuda_alloc_conf
+        if role == INFERENCE and "http" in props.ports:
+            env["INFERENCE_PORT"] = str(props.ports["http"])
+        env["OUTPUT_DIR"] = self.output_dir
         return env
 
 

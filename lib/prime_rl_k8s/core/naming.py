@@ -18,6 +18,16 @@ def selector_labels(instance: str, component: str) -> dict[str, str]:
     }
 
 
+def instance_labels(instance: str) -> dict[str, str]:
+    """Labels of an object that belongs to the whole experiment (the claim, the JobSet)."""
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app": APP_NAME,
+    }
+
+
 def standard_labels(instance: str, component: str) -> dict[str, str]:
     """Recommended Kubernetes labels plus the original chart's `app`/`role` labels its docs rely on."""
     return {

@@ -64,6 +64,11 @@ class ExamplePreset:
     lora: bool = False
     cpu_only: bool = False
 
+    @property
+    def volume_paths(self) -> tuple[str, ...]:
+        """Paths on the shared volume that the example's configs name (so the mount must hold them)."""
+        return (SMOKE_MODEL_DIR,) if self.cpu_only else ()
+
     def role_defaults(self, role: str) -> RoleDefaults:
         resources = _CPU_ROLE_RESOURCES if self.cpu_only else _GPU_ROLE_RESOURCES
         cpu_request, memory_request, cpu_limit, memory_limit = resources[_require_role(role)]

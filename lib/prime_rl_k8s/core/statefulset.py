@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import escape
-from .env import EnvValue, downward_env, env_entry, require_env
+from .env import POD_INDEX_FIELD, EnvValue, downward_env, env_entry, require_env
 from .manifest import manifest, metadata
 from .naming import (
     DEFAULT_CLUSTER_DOMAIN,
@@ -61,6 +61,10 @@ POD_FS_GROUP = 1000
 DEFAULT_TOPOLOGY_KEY = "kubernetes.io/hostname"
 SHM_VOLUME_NAME = "dshm"
 _GPU_TOLERATION = {"effect": "NoSchedule", "key": GPU_RESOURCE, "operator": "Exists"}
+#: The label Kueue reads a workload's LocalQueue from.
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+UPDATE_STRATEGIES = ("RollingUpdate", "OnDelete")
+_PROBE_HANDLERS = ("exec", "grpc", "httpGet", "tcpSocket")
 
 
 @dataclass(frozen=True)
@@ -97,10 +101,40 @@ class GpuStatefulSetProps:
     volumes: Sequence[Mapping[str, Any]] = ()
     volume_mounts: Sequence[Mapping[str, Any]] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
-    readiness_path: str | None = None
+    startup_probe: Mapping[str, Any] | None = None
+    liveness_probe: Mapping[str, Any] | None = None
+    readiness_probe: Mapping[str, Any] | None = None
     termination_grace_period_seconds: int | None = None
     run_as_user: int | None = DEFAULT_RUN_AS_USER
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    priority_class_name: str | None = None
+    update_strategy: str = "RollingUpdate"
+    queue_name: str | None = None
+    pod_disruption_budget: bool = False
+
+
+class PodAddress(Protocol):
+    """Where a role's pods are found, whichever controller creates them.
+
+    ``name`` names the role's Services; pods are ``pod_name(i)``, reachable as ``pod_fqdn(i)``
+    through the headless Service; ``pod_index_field`` is the downward-API field of POD_INDEX.
+    """
+
+    name: str
+    namespace: str | None
+    replicas: int
+    cluster_domain: str
+    pod_index_field: str
+
+    @property
+    def headless_service_name(self) -> str: ...
+
+    @property
+    def headless_service_fqdn(self) -> str: ...
+
+    def pod_name(self, index: int) -> str: ...
+
+    def pod_fqdn(self, index: int) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -115,6 +149,8 @@ class StatefulSetAddress:
     namespace: str | None
     replicas: int
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    #: Where POD_INDEX comes from: the pod-index label the StatefulSet controller sets.
+    pod_index_field: str = POD_INDEX_FIELD
 
     @property
     def headless_service_name(self) -> str:
@@ -171,11 +207,13 @@ class GpuStatefulSetModel:
     ``prefix`` is put before every prop name in errors (``trainer.`` in an experiment).
     """
 
-    def __init__(self, props: GpuStatefulSetProps, prefix: str = "") -> None:
+    def __init__(
+        self, props: GpuStatefulSetProps, prefix: str = "", address: PodAddress | None = None
+    ) -> None:
         self.props = props
         self._prefix = prefix
         f = self._field
-        self.address = statefulset_address(props, prefix)
+        self.address: PodAddress = statefulset_address(props, prefix) if address is None else address
         self.instance = props.instance
         self.component = props.component
         self.gpu_count = require_int(props.gpu_count, f("gpu_count"))
@@ -209,7 +247,24 @@ class GpuStatefulSetModel:
         for index, mount in enumerate(_sequence(props.volume_mounts, f("volume_mounts"))):
             self.volume_mounts.append(self._mount(mount, f"{f('volume_mounts')}[{index}]"))
         self._shm_volume()
-        self.readiness_probe = self._readiness(props.readiness_path)
+        self.probes = {
+            key: self._probe(value, f(prop))
+            for key, prop, value in (
+                ("startupProbe", "startup_probe", props.startup_probe),
+                ("livenessProbe", "liveness_probe", props.liveness_probe),
+                ("readinessProbe", "readiness_probe", props.readiness_probe),
+            )
+        }
+        self.priority_class_name = (
+            None
+            if props.priority_class_name is None
+            else require_dns1123_subdomain(props.priority_class_name, f("priority_class_name"))
+        )
+        self.update_strategy = require_one_of(props.update_strategy, f("update_strategy"), UPDATE_STRATEGIES)
+        self.queue_name = (
+            None if props.queue_name is None else require_label_value(props.queue_name, f("queue_name"))
+        )
+        self.pod_disruption_budget = require_bool(props.pod_disruption_budget, f("pod_disruption_budget"))
         self.run_as_user = props.run_as_user
         if self.run_as_user is not None:
             require_user_id(self.run_as_user, f("run_as_user"))
@@ -290,7 +345,7 @@ class GpuStatefulSetModel:
         A name given in the props replaces a contract variable in place.
         """
         env: dict[str, EnvValue] = {
-            **downward_env(),
+            **downward_env(self.address.pod_index_field),
             "ROLE": self.component,
             "STATEFUL_REPLICAS": str(self.replicas),
             "HEADLESS_SERVICE": self.address.headless_service_fqdn,
@@ -303,13 +358,19 @@ class GpuStatefulSetModel:
         return [entry["name"] for entry in self.container_env()]
 
     def manifests(self) -> list[dict[str, Any]]:
-        """StatefulSet, headless Service and (when enabled) the load-balanced Service, in that order."""
+        """StatefulSet, headless Service, the load-balanced Service and the disruption budget.
+
+        The last two only when enabled, in that order.
+        """
         docs = [self.statefulset_manifest(), self.headless_service_manifest()]
         if self.service_enabled:
             docs.append(self.service_manifest())
+        if self.pod_disruption_budget:
+            docs.append(self.pod_disruption_budget_manifest())
         return docs
 
-    def statefulset_manifest(self) -> dict[str, Any]:
+    def pod_template(self, *, restart_policy: str | None = None) -> dict[str, Any]:
+        """The pod template (metadata and spec) the StatefulSet, or a Job, creates pods from."""
         container = {
             "name": self.component,
             "image": self.image,
@@ -320,12 +381,14 @@ class GpuStatefulSetModel:
             or None,
             "resources": self.resources,
             "volumeMounts": self.volume_mounts or None,
-            "readinessProbe": self.readiness_probe,
+            **self.probes,
             "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         }
         pod_spec = {
             "containers": [container],
+            "restartPolicy": restart_policy,
             "runtimeClassName": self.runtime_class_name,
+            "priorityClassName": self.priority_class_name,
             "nodeSelector": self.node_selector or None,
             "tolerations": self.tolerations or None,
             "affinity": self.affinity,
@@ -345,17 +408,33 @@ class GpuStatefulSetModel:
             },
         }
         template_metadata = {"labels": self.labels, "annotations": dict(self.pod_annotations) or None}
+        return {"metadata": template_metadata, "spec": pod_spec}
+
+    def statefulset_manifest(self) -> dict[str, Any]:
+        labels = (
+            self.labels if self.queue_name is None else {**self.labels, KUEUE_QUEUE_LABEL: self.queue_name}
+        )
         return manifest(
             "apps/v1",
             "StatefulSet",
-            metadata(self.name, self.namespace, self.labels),
+            metadata(self.name, self.namespace, labels),
             spec={
                 "serviceName": self.address.headless_service_name,
                 "replicas": self.replicas,
                 "podManagementPolicy": "Parallel",
+                "updateStrategy": {"type": self.update_strategy},
                 "selector": {"matchLabels": self.selector},
-                "template": {"metadata": template_metadata, "spec": pod_spec},
+                "template": self.pod_template(),
             },
+        )
+
+    def pod_disruption_budget_manifest(self) -> dict[str, Any]:
+        """No voluntary disruption (a node drain) may evict any pod: one lost rank stops the gang."""
+        return manifest(
+            "policy/v1",
+            "PodDisruptionBudget",
+            metadata(self.name, self.namespace, self.labels),
+            spec={"maxUnavailable": 0, "selector": {"matchLabels": self.selector}},
         )
 
     def headless_service_manifest(self) -> dict[str, Any]:
@@ -523,16 +602,19 @@ class GpuStatefulSetModel:
             }
         return {"podAntiAffinity": anti}
 
-    def _readiness(self, path: Any) -> dict[str, Any] | None:
-        if path is None:
+    def _probe(self, probe: Any, field: str) -> dict[str, Any] | None:
+        """A container probe in Kubernetes JSON with exactly one handler; named ports must exist."""
+        if probe is None:
             return None
-        field = self._field("readiness_path")
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise fail(field, path, "an HTTP path starting with /")
-        if not self.ports:
-            raise config_error("{0} is set but no port is set to probe", field)
-        port = next(iter(self.ports))
-        return {"failureThreshold": 3, "httpGet": {"path": path, "port": port}, "periodSeconds": 10}
+        handlers = [key for key in _PROBE_HANDLERS if isinstance(probe, Mapping) and key in probe]
+        if len(handlers) != 1:
+            raise fail(field, probe, "a probe with exactly one of " + ", ".join(_PROBE_HANDLERS))
+        port = probe[handlers[0]].get("port") if isinstance(probe[handlers[0]], Mapping) else None
+        if isinstance(port, str) and port not in self.ports:
+            raise fail(
+                f"{field}.{handlers[0]}.port", port, "one of the container's ports: " + ", ".join(self.ports)
+            )
+        return dict(probe)
 
 
 def _sequence(value: Any, field: str) -> Sequence[Any]:

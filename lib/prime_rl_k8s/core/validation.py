@@ -383,3 +383,38 @@ def require_mount_path(value: object, field: str) -> str:
     ):
         raise fail(field, value, "an absolute path such as /data (not /, /dev or /dev/shm)")
     return path
+
+
+#: Directories of the image that a volume mounted over them would hide (its venv, its Python,
+#: its system files): the shared volume may be mounted neither on, above nor below them.
+IMAGE_PATHS = (
+    "/app",
+    "/bin",
+    "/boot",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib64",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var",
+)
+
+
+def require_data_mount_path(value: object, field: str) -> str:
+    """Where the shared volume goes: a mount path that hides nothing the image needs."""
+    path = require_mount_path(value, field)
+    for image_path in IMAGE_PATHS:
+        if path == image_path or path.startswith(image_path + "/") or image_path.startswith(path + "/"):
+            raise fail(
+                field,
+                value,
+                f"a path outside the image's own directories ({', '.join(IMAGE_PATHS)}), such as /data; "
+                f"{path} would hide {image_path}",
+            )
+    return path

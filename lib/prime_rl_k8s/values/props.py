@@ -29,6 +29,14 @@ The only module where values keys meet construct props:
     <role>.nodeSelector / tolerations           RoleProps.node_selector / tolerations
     <role>.podAntiAffinity[TopologyKey]         RoleProps.pod_anti_affinity / anti_affinity_topology_key
     <role>.terminationGracePeriodSeconds        RoleProps.termination_grace_period_seconds
+    <role>.probes.enabled                       RoleProps.probes_enabled
+    <role>.probes.<kind>.{periodSeconds,...}    RoleProps.<kind>_probe (a ProbeTiming)
+    <role>.priorityClassName                    RoleProps.priority_class_name
+    <role>.podDisruptionBudget.enabled          RoleProps.pod_disruption_budget
+    trainer.pytorchCudaAllocConf                trainer_pytorch_cuda_alloc_conf
+    workload                                    workload
+    jobset.{maxRestarts,ttlSecondsAfterFinished} jobset_max_restarts, jobset_ttl_seconds_after_finished
+    kueue.queueName                             kueue_queue_name
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from typing import Any
 
 from ..core.experiment import ExperimentPlan, PrimeRLExperimentProps, RoleProps
 from ..core.presets import ROLES
+from ..core.probes import DEFAULT_PROBES, PROBE_KINDS, ProbeTiming
 from ..errors import PrimeRLConfigError
 
 #: Experiment prop -> values key.
@@ -60,6 +69,11 @@ EXPERIMENT_KEYS = {
     "run_as_user": "securityContext.runAsUser",
     "max_async_level": "config.maxAsyncLevel",
     "run_id": "runId",
+    "workload": "workload",
+    "jobset_max_restarts": "jobset.maxRestarts",
+    "jobset_ttl_seconds_after_finished": "jobset.ttlSecondsAfterFinished",
+    "kueue_queue_name": "kueue.queueName",
+    "trainer_pytorch_cuda_alloc_conf": "trainer.pytorchCudaAllocConf",
 }
 #: Role prop (RoleProps, or the StatefulSet prop it becomes) -> values key under the role.
 ROLE_KEYS = {
@@ -80,7 +94,20 @@ ROLE_KEYS = {
     "pod_anti_affinity": "podAntiAffinity",
     "anti_affinity_topology_key": "podAntiAffinityTopologyKey",
     "termination_grace_period_seconds": "terminationGracePeriodSeconds",
+    "probes_enabled": "probes.enabled",
+    "startup_probe": "probes.startup",
+    "liveness_probe": "probes.liveness",
+    "readiness_probe": "probes.readiness",
+    "priority_class_name": "priorityClassName",
+    "pod_disruption_budget": "podDisruptionBudget.enabled",
 }
+#: ProbeTiming field -> values key under `<role>.probes.<kind>`.
+_TIMING_KEYS = {
+    "period_seconds": "periodSeconds",
+    "failure_threshold": "failureThreshold",
+    "timeout_seconds": "timeoutSeconds",
+}
+_SUB_PROP = re.compile(r"\.([a-z_]+)")
 _PROP = re.compile(r"^(?P<prop>[a-z_]+)(?P<rest>.*)$", re.DOTALL)
 
 
@@ -91,7 +118,8 @@ def values_key(field: str) -> str:
         match = _PROP.match(rest)
         if match is None:
             return field
-        return f"{role}.{ROLE_KEYS.get(match['prop'], match['prop'])}{match['rest']}"
+        rest = _SUB_PROP.sub(lambda sub: "." + _TIMING_KEYS.get(sub[1], sub[1]), match["rest"])
+        return f"{role}.{ROLE_KEYS.get(match['prop'], match['prop'])}{rest}"
     match = _PROP.match(field)
     if match is None:
         return field
@@ -102,13 +130,13 @@ def experiment_props(release: str, values: Mapping[str, Any]) -> PrimeRLExperime
     """The props that render `release` from validated values."""
     storage = values["storage"]
     secrets = values["config"]["secrets"]
-    roles = {role: role_props(values[role]) for role in ROLES}
+    roles = {role: role_props(values[role], role) for role in ROLES}
     return PrimeRLExperimentProps(
         name=release,
         namespace=values["namespace"],
         example=values["config"]["example"],
         image_repository=values["image"]["repository"],
-        image_tag=values["image"]["tag"],
+        image_tag=values["image"]["tag"] or None,
         image_pull_policy=values["image"]["pullPolicy"],
         storage_enabled=storage["enabled"],
         storage_class_name=storage["storageClassName"],
@@ -122,11 +150,16 @@ def experiment_props(release: str, values: Mapping[str, Any]) -> PrimeRLExperime
         run_as_user=values["securityContext"]["runAsUser"],
         max_async_level=values["config"]["maxAsyncLevel"],
         run_id=values["runId"],
+        workload=values["workload"],
+        jobset_max_restarts=values["jobset"]["maxRestarts"],
+        jobset_ttl_seconds_after_finished=values["jobset"]["ttlSecondsAfterFinished"],
+        kueue_queue_name=values["kueue"]["queueName"] or None,
+        trainer_pytorch_cuda_alloc_conf=values["trainer"]["pytorchCudaAllocConf"],
         **roles,
     )
 
 
-def role_props(section: Mapping[str, Any]) -> RoleProps:
+def role_props(section: Mapping[str, Any], role: str) -> RoleProps:
     """One role's values section as RoleProps (nulls stay None: the preset's default)."""
     requests = section["resources"]["requests"]
     limits = section["resources"]["limits"]
@@ -156,7 +189,29 @@ def role_props(section: Mapping[str, Any]) -> RoleProps:
         pod_anti_affinity=section["podAntiAffinity"],
         anti_affinity_topology_key=section["podAntiAffinityTopologyKey"],
         termination_grace_period_seconds=section["terminationGracePeriodSeconds"],
+        probes_enabled=section["probes"]["enabled"],
+        **{
+            f"{kind}_probe": _probe_timing(section["probes"][kind], DEFAULT_PROBES[role][kind])
+            for kind in PROBE_KINDS
+        },
+        priority_class_name=section["priorityClassName"] or None,
+        pod_disruption_budget=section["podDisruptionBudget"]["enabled"],
     )
+
+
+def _probe_timing(values: Mapping[str, Any], default: ProbeTiming) -> ProbeTiming | None:
+    """A timing from the keys that are set, the role's default for the others (None: all default)."""
+    if all(value is None for value in values.values()):
+        return None
+    return ProbeTiming(
+        period_seconds=_or(values["periodSeconds"], default.period_seconds),
+        failure_threshold=_or(values["failureThreshold"], default.failure_threshold),
+        timeout_seconds=_or(values["timeoutSeconds"], default.timeout_seconds),
+    )
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def plan(release: str, values: Mapping[str, Any]) -> ExperimentPlan:

@@ -7,7 +7,14 @@ exposes no port unless `orchestrator.service.port` is set;
 `service.ncclPort` defaults to 29501 on the trainer only (the chart's own values file also sets it
 on the orchestrator, so it is accepted there and on inference as an extra `nccl` port).
 
-Added keys: `runId`, `config.maxAsyncLevel`, `<role>.terminationGracePeriodSeconds`,
+The chart's probe keys (`<role>.probes.enabled`, `<role>.probes.{startup,liveness,readiness}.
+{periodSeconds,failureThreshold,timeoutSeconds}`) and `trainer.pytorchCudaAllocConf` are taken
+as the chart spells them; `probes.enabled` and each timing default to null, "on while the role
+runs its command" and the role's default timing, and the orchestrator has the same keys.
+
+Added keys: `workload`, `jobset.{maxRestarts,ttlSecondsAfterFinished}`, `kueue.queueName`,
+`<role>.priorityClassName`, `<role>.podDisruptionBudget.enabled`,
+`runId`, `config.maxAsyncLevel`, `<role>.terminationGracePeriodSeconds`,
 `storage.existingClaim`, `storage.retain`, `inference.externalUrls`,
 `securityContext.runAsUser`, `<role>.shmSizeGiB`, `<role>.podAntiAffinity` and
 `<role>.podAntiAffinityTopologyKey`.
@@ -17,7 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.experiment import DEFAULT_IMAGE_REPOSITORY, DEFAULT_PYTORCH_CUDA_ALLOC_CONF, WORKLOADS
+from ..core.jobset import DEFAULT_MAX_RESTARTS
 from ..core.presets import PRESETS
+from ..core.probes import PROBE_KINDS
 from ..core.statefulset import DEFAULT_RUN_AS_USER
 from ..core.validation import (
     ACCESS_MODES,
@@ -28,6 +38,7 @@ from ..core.validation import (
     TOLERATION_EFFECTS,
     TOLERATION_OPERATORS,
     require_base_url,
+    require_bool,
     require_command,
     require_dns1123_label,
     require_dns1123_subdomain,
@@ -92,6 +103,20 @@ def _service(*, enabled: bool, port: int | None, nccl_port: int | None) -> Obj:
     )
 
 
+def _probes() -> Obj:
+    """`probes.*`: null means on while the role runs its command, and the role's default timing."""
+    timing = Obj(
+        {
+            "periodSeconds": Int(None, 1, nullable=True),
+            "failureThreshold": Int(None, 1, nullable=True),
+            "timeoutSeconds": Int(None, 1, nullable=True),
+        }
+    )
+    return Obj(
+        {"enabled": Field(None, require_bool, nullable=True), **{kind: timing for kind in PROBE_KINDS}}
+    )
+
+
 def _role(*, gpu: bool, service: Obj, extra: dict[str, Field] | None = None) -> Obj:
     fields: dict[str, Field] = {
         "enabled": Bool(True),
@@ -111,6 +136,10 @@ def _role(*, gpu: bool, service: Obj, extra: dict[str, Field] | None = None) -> 
         "shmSizeGiB": Field(None, require_number, nullable=True),
         # null: the role's default (trainer 900 s, orchestrator 120 s: time to checkpoint on SIGTERM).
         "terminationGracePeriodSeconds": Int(None, 0, nullable=True),
+        "probes": _probes(),
+        "priorityClassName": Field(None, require_dns1123_subdomain, nullable=True, empty=True),
+        # null: on for a trainer of more than one pod.
+        "podDisruptionBudget": Obj({"enabled": Field(None, require_bool, nullable=True)}),
     }
     fields.update(extra or {})
     return Obj(fields)
@@ -123,8 +152,9 @@ SCHEMA = Obj(
         "runId": Field(None, require_run_id, nullable=True),
         "image": Obj(
             {
-                "repository": Field("primeintellect/prime-rl", require_image_repository),
-                "tag": Field("main", require_image_tag),
+                "repository": Field(DEFAULT_IMAGE_REPOSITORY, require_image_repository),
+                # null: this package's version (`<version>-cpu` for the smoke example).
+                "tag": Field(None, require_image_tag, nullable=True, empty=True),
                 "pullPolicy": Enum("IfNotPresent", PULL_POLICIES),
             }
         ),
@@ -147,7 +177,20 @@ SCHEMA = Obj(
             service=_service(enabled=True, port=8000, nccl_port=None),
             extra={"externalUrls": ListOf(Field(None, require_base_url))},
         ),
-        "trainer": _role(gpu=True, service=_service(enabled=True, port=8000, nccl_port=29501)),
+        "trainer": _role(
+            gpu=True,
+            service=_service(enabled=True, port=8000, nccl_port=29501),
+            extra={"pytorchCudaAllocConf": Text(DEFAULT_PYTORCH_CUDA_ALLOC_CONF, "a string")},
+        ),
+        # statefulset: the chart's interactive pods; jobset: one JobSet that completes with the trainer.
+        "workload": Enum("statefulset", WORKLOADS),
+        "jobset": Obj(
+            {
+                "maxRestarts": Int(DEFAULT_MAX_RESTARTS, 0),
+                "ttlSecondsAfterFinished": Int(None, 0, nullable=True),
+            }
+        ),
+        "kueue": Obj({"queueName": Field(None, require_label_value, nullable=True, empty=True)}),
         "config": Obj(
             {
                 "example": Enum("reverse-text", sorted(PRESETS)),
