@@ -41,28 +41,50 @@ RUNTIME_ENV = (
 
 
 class Experiment:
-    """The objects of one dist file, by role."""
+    """The objects of one dist file, by role, whichever workload mode created its pods."""
 
     def __init__(self, path: Path) -> None:
+        self.release = path.name.removesuffix(".k8s.yaml")
         self.docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-        self.statefulsets = {
-            d["metadata"]["labels"]["app.kubernetes.io/component"]: d
-            for d in self.docs
-            if d["kind"] == "StatefulSet"
-        }
         self.services = {d["metadata"]["name"]: d for d in self.docs if d["kind"] == "Service"}
+        #: role -> (pod template, pod hostnames, headless Service name, namespace)
+        self.roles: dict[str, tuple[dict[str, Any], list[str], str, str]] = {}
+        for doc in self.docs:
+            namespace = doc["metadata"]["namespace"]
+            if doc["kind"] == "StatefulSet":
+                role = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+                name, replicas = doc["metadata"]["name"], doc["spec"]["replicas"]
+                headless = self.services[doc["spec"]["serviceName"]]
+                assert headless["spec"]["clusterIP"] == "None"
+                assert headless["spec"]["publishNotReadyAddresses"] is True
+                pods = [f"{name}-{i}" for i in range(replicas)]
+                self.roles[role] = (doc["spec"]["template"], pods, headless["metadata"]["name"], namespace)
+            elif doc["kind"] == "JobSet":
+                network = doc["spec"]["network"]
+                # The JobSet controller creates the headless Service `subdomain` for these hostnames.
+                assert network["enableDNSHostnames"] is True and network["publishNotReadyAddresses"] is True
+                for job in doc["spec"]["replicatedJobs"]:
+                    assert job["replicas"] == 1
+                    spec = job["template"]["spec"]
+                    assert spec["completionMode"] == "Indexed" and spec["completions"] == spec["parallelism"]
+                    pods = [f"{doc['metadata']['name']}-{job['name']}-0-{i}" for i in range(spec["parallelism"])]
+                    self.roles[job["name"]] = (spec["template"], pods, network["subdomain"], namespace)
 
     def container(self, role: str) -> dict[str, Any]:
-        return self.statefulsets[role]["spec"]["template"]["spec"]["containers"][0]
+        return self.roles[role][0]["spec"]["containers"][0]
+
+    def replicas(self, role: str) -> int:
+        return len(self.roles[role][1])
 
     def env(self, role: str, pod: int = 0) -> dict[str, str]:
         """The env a pod of `role` sees, downward-API fields filled in as the kubelet would."""
-        sts = self.statefulsets[role]
+        _, pods, _, namespace = self.roles[role]
         fields = {
-            "metadata.name": f"{sts['metadata']['name']}-{pod}",
-            "metadata.namespace": sts["metadata"]["namespace"],
+            "metadata.name": pods[pod],
+            "metadata.namespace": namespace,
             "status.podIP": "10.0.0.1",
             "metadata.labels['apps.kubernetes.io/pod-index']": str(pod),
+            "metadata.labels['batch.kubernetes.io/job-completion-index']": str(pod),
         }
         env: dict[str, str] = {}
         for entry in self.container(role).get("env", []):
@@ -87,14 +109,8 @@ class Experiment:
 
     def pod_fqdns(self, role: str) -> list[str]:
         """`<pod>.<headless service>.<ns>.svc.cluster.local` of every pod, from the objects themselves."""
-        sts = self.statefulsets[role]
-        headless = self.services[sts["spec"]["serviceName"]]
-        assert headless["spec"]["clusterIP"] == "None"
-        namespace = headless["metadata"]["namespace"]
-        return [
-            f"{sts['metadata']['name']}-{i}.{headless['metadata']['name']}.{namespace}.svc.cluster.local"
-            for i in range(sts["spec"]["replicas"])
-        ]
+        _, pods, headless, namespace = self.roles[role]
+        return [f"{pod}.{headless}.{namespace}.svc.cluster.local" for pod in pods]
 
     def port(self, role: str, name: str) -> int:
         return next(p["containerPort"] for p in self.container(role)["ports"] if p["name"] == name)
@@ -115,7 +131,7 @@ def examples_running(role: str) -> list[Any]:
     params = []
     for path in DIST_FILES:
         experiment = Experiment(path)
-        if role in experiment.statefulsets and experiment.runtime_args(role) is not None:
+        if role in experiment.roles and experiment.runtime_args(role) is not None:
             params.append(pytest.param(experiment, id=path.name.removesuffix(".k8s.yaml")))
     return params
 
@@ -134,9 +150,8 @@ def test_orchestrator_reaches_every_inference_pod_and_agrees_with_the_trainer(
     config = runtime_config(monkeypatch, experiment, "orchestrator")
     port = experiment.port("inference", "http")
     assert config.client.urls == [f"http://{host}:{port}/v1" for host in experiment.pod_fqdns("inference")]
-    trainer = experiment.statefulsets["trainer"]
-    gpus = trainer["spec"]["template"]["spec"]["containers"][0]["resources"].get("limits", {})
-    world = trainer["spec"]["replicas"] * max(int(gpus.get("nvidia.com/gpu", 0)), 1)
+    gpus = experiment.container("trainer")["resources"].get("limits", {})
+    world = experiment.replicas("trainer") * max(int(gpus.get("nvidia.com/gpu", 0)), 1)
     assert config.num_train_workers == world
     assert config.output_dir == experiment.env("trainer")["OUTPUT_DIR"]
     assert config.output_dir.startswith(
@@ -160,21 +175,21 @@ def test_trainer_world_size_output_dir_and_rendezvous_match_the_objects(
 ) -> None:
     config = runtime_config(monkeypatch, experiment, "trainer")
     env = experiment.env("trainer")
-    trainer = experiment.statefulsets["trainer"]
     assert env["HEADLESS_SERVICE"] == experiment.pod_fqdns("trainer")[0].split(".", 1)[1]
     assert env["MASTER_ADDR"] == experiment.pod_fqdns("trainer")[0]
     assert int(env["MASTER_PORT"]) == experiment.port("trainer", "nccl")
-    assert config.output_dir == f"{experiment.container('trainer')['volumeMounts'][0]['mountPath']}/outputs"
+    mount = experiment.container("trainer")["volumeMounts"][0]["mountPath"]
+    assert config.output_dir == f"{mount}/outputs/{experiment.release}"
     command = experiment.container("trainer")["command"][2]
     gpus = int(experiment.container("trainer")["resources"].get("limits", {}).get("nvidia.com/gpu", 0))
     if "torchrun" in command:
         per_node = int(re.search(r"--nproc-per-node=(\d+)", command).group(1))
         assert "--nnodes=$STATEFUL_REPLICAS" in command and "--node-rank=$POD_INDEX" in command
         assert per_node == gpus
-        assert int(env["STATEFUL_REPLICAS"]) == trainer["spec"]["replicas"]
-        assert config.num_train_workers == per_node * trainer["spec"]["replicas"]
+        assert int(env["STATEFUL_REPLICAS"]) == experiment.replicas("trainer")
+        assert config.num_train_workers == per_node * experiment.replicas("trainer")
     else:
-        assert config.num_train_workers == 1 == trainer["spec"]["replicas"] * max(gpus, 1)
+        assert config.num_train_workers == 1 == experiment.replicas("trainer") * max(gpus, 1)
 
 
 @pytest.mark.parametrize("experiment", examples_running("inference"))

@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def test_chart_defaults_render_idle_pods_like_the_chart(capsys: pytest.CaptureFi
     docs = synth(capsys)
     trainer = container(docs, "my-exp-trainer")
     assert trainer["command"] == ["sleep", "infinity"]
-    assert trainer["image"] == "primeintellect/prime-rl:main"
+    assert trainer["image"] == f"ghcr.io/prime-rl-k8s/prime-rl-k8s:{version('prime-rl-k8s')}"
     assert trainer["imagePullPolicy"] == "IfNotPresent"
     assert trainer["resources"]["requests"]["memory"] == "4Gi"
     assert trainer["resources"]["limits"]["nvidia.com/gpu"] == 1

@@ -8,6 +8,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from crd_schemas import is_custom_resource, validate_custom_resource
 
 from apps import MANIFEST_SUFFIX, REPO, synth_all
 
@@ -37,10 +38,47 @@ def _documents(path: Path) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("path", DIST_FILES, ids=[path.name for path in DIST_FILES])
 def test_dist_validates_strictly(path: Path, version: str) -> None:
+    """Built-in kinds against Kubernetes' schemas, custom resources against their CRD's schema."""
     documents = _documents(path)
     assert documents
     for document in documents:
-        kubernetes_validate.validate(document, version, strict=True)
+        if is_custom_resource(document):
+            validate_custom_resource(document)
+        else:
+            kubernetes_validate.validate(document, version, strict=True)
+
+
+def test_crd_validation_is_strict() -> None:
+    """An unknown field, a wrong type or a bad enum in a JobSet fails, so the check can fail."""
+    jobset = next(doc for doc in _documents(DIST / f"jobset{MANIFEST_SUFFIX}") if doc["kind"] == "JobSet")
+    validate_custom_resource(jobset)
+    for path, value in (
+        (("spec", "successPolicy", "operatr"), "All"),
+        (("spec", "startupPolicy", "startupPolicyOrder"), "Sequential"),
+        (("spec", "failurePolicy", "maxRestarts"), "3"),
+        (
+            (
+                "spec",
+                "replicatedJobs",
+                0,
+                "template",
+                "spec",
+                "template",
+                "spec",
+                "containers",
+                0,
+                "imagePolicy",
+            ),
+            "x",
+        ),
+    ):
+        broken = yaml.safe_load(yaml.safe_dump(jobset))
+        node = broken
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        with pytest.raises(AssertionError):
+            validate_custom_resource(broken)
 
 
 def test_every_dist_object_is_namespaced_and_labelled() -> None:

@@ -129,7 +129,7 @@ def test_output_dir_on_every_role_follows_mount_path(chart, synth):
     build(chart, storage_mount_path="/mnt/rl")
     m = synth(chart)
     for role in ("orchestrator", "inference", "trainer"):
-        assert m.env(f"exp-{role}")["OUTPUT_DIR"] == "/mnt/rl/outputs"
+        assert m.env(f"exp-{role}")["OUTPUT_DIR"] == "/mnt/rl/outputs/exp"
         mounts = {v["name"]: v["mountPath"] for v in m.container(f"exp-{role}")["volumeMounts"]}
         assert mounts["shared-data"] == "/mnt/rl"
         volumes = {v["name"]: v for v in m.pod_spec(f"exp-{role}")["volumes"]}
@@ -389,7 +389,7 @@ def test_storage_disabled_mounts_nothing(chart, synth):
     assert experiment.volume is None
     mounts = [v["name"] for v in m.container("exp-inference")["volumeMounts"]]
     assert mounts == ["dshm"]
-    assert m.env("exp-inference")["OUTPUT_DIR"] == "/data/outputs"
+    assert m.env("exp-inference")["OUTPUT_DIR"] == "/data/outputs/exp"
 
 
 def test_existing_claim_and_retain(chart, synth):
@@ -422,7 +422,7 @@ def test_image_props(chart, synth):
     m = synth(chart)
     assert m.container("exp-trainer")["image"] == "ghcr.io/team/prime-rl:v0.3.1"
     assert m.container("exp-trainer")["imagePullPolicy"] == "Always"
-    assert m.container("pinned-trainer")["image"] == f"primeintellect/prime-rl@{digest}"
+    assert m.container("pinned-trainer")["image"] == f"ghcr.io/prime-rl-k8s/prime-rl-k8s@{digest}"
 
 
 def _pod_security(m: Any, statefulset: str) -> tuple[Any, Any]:

@@ -376,10 +376,39 @@ def test_fails_bad_run_as_user(chart, uid):
         build(chart, run_as_user=uid)
 
 
-def test_readiness_probe_on_first_port(chart, synth):
-    build(chart, ports={"http": 8000}, readiness_path="/health")
-    probe = synth(chart).container("exp-trainer")["readinessProbe"]
-    assert probe["httpGet"] == {"path": "/health", "port": "http"}
+def test_probes_are_rendered_as_given(chart, synth):
+    startup = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10, "failureThreshold": 270}
+    liveness = {"exec": {"command": ["true"]}, "periodSeconds": 60}
+    readiness = {"tcpSocket": {"port": 8000}}
+    build(
+        chart, ports={"http": 8000}, startup_probe=startup, liveness_probe=liveness, readiness_probe=readiness
+    )
+    container = synth(chart).container("exp-trainer")
+    assert container["startupProbe"] == startup
+    assert container["livenessProbe"] == liveness
+    assert container["readinessProbe"] == readiness
+
+
+def test_update_strategy_priority_class_queue_and_disruption_budget(chart, synth):
+    build(
+        chart,
+        replicas=2,
+        update_strategy="OnDelete",
+        priority_class_name="training-high",
+        queue_name="team-a",
+        pod_disruption_budget=True,
+    )
+    m = synth(chart)
+    sts = m.get("StatefulSet", "exp-trainer")
+    assert sts["spec"]["updateStrategy"] == {"type": "OnDelete"}
+    assert sts["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    assert "kueue.x-k8s.io/queue-name" not in sts["spec"]["template"]["metadata"]["labels"]
+    assert sts["spec"]["template"]["spec"]["priorityClassName"] == "training-high"
+    budget = m.get("PodDisruptionBudget", "exp-trainer")
+    assert budget["spec"] == {
+        "maxUnavailable": 0,
+        "selector": {"matchLabels": sts["spec"]["selector"]["matchLabels"]},
+    }
 
 
 @pytest.mark.parametrize(
@@ -615,8 +644,28 @@ def test_fails_bad_runtime_class(chart):
         build(chart, gpu_count=1, runtime_class_name="NVIDIA")
 
 
-def test_fails_bad_readiness_path(chart):
-    with pytest.raises(PrimeRLConfigError, match=r"^readiness_path must be an HTTP path starting with /"):
-        build(chart, ports={"http": 8000}, readiness_path="health")
-    with pytest.raises(PrimeRLConfigError, match=r"^readiness_path is set but no port is set to probe"):
-        build(chart, readiness_path="/health")
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"readiness_probe": {"periodSeconds": 5}}, r"^readiness_probe must be a probe with exactly one of"),
+        (
+            {"liveness_probe": {"exec": {"command": ["true"]}, "httpGet": {"path": "/", "port": 80}}},
+            r"^liveness_probe must be a probe with exactly one of",
+        ),
+        ({"startup_probe": "/health"}, r"^startup_probe must be a probe with exactly one of"),
+        (
+            {"ports": {"http": 8000}, "readiness_probe": {"httpGet": {"path": "/health", "port": "metrics"}}},
+            r"^readiness_probe\.httpGet\.port must be one of the container's ports: http, got 'metrics'$",
+        ),
+        (
+            {"update_strategy": "Recreate"},
+            r"^update_strategy must be one of RollingUpdate, OnDelete, got 'Recreate'$",
+        ),
+        ({"priority_class_name": "High"}, r"^priority_class_name must be a DNS-1123 subdomain"),
+        ({"queue_name": "a b"}, r"^queue_name must be "),
+        ({"pod_disruption_budget": "yes"}, r"^pod_disruption_budget must be "),
+    ],
+)
+def test_fails_bad_pod_settings(chart, props, message):
+    with pytest.raises(PrimeRLConfigError, match=message):
+        build(chart, **props)

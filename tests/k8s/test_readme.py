@@ -44,7 +44,10 @@ def test_readme_python_examples_run_and_synthesize(tmp_path: Path) -> None:
     trainer = docs[("StatefulSet", "wordle-lr3e6-trainer")]
     assert trainer["metadata"]["namespace"] == "research"
     assert trainer["spec"]["replicas"] == 2
-    assert trainer["spec"]["template"]["spec"]["containers"][0]["image"] == "primeintellect/prime-rl:v0.4.0"
+    assert (
+        trainer["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "ghcr.io/prime-rl-k8s/prime-rl-k8s:v0.4.0"
+    )
 
     before_synth = app.replace("app.synth()", "")
     _run("\n".join([before_synth, additions, patch, "app.synth()"]), tmp_path)

@@ -49,9 +49,23 @@ SCENARIOS: dict[str, Callable[[cdk8s.Chart], object]] = {
         pod_anti_affinity="required",
         node_selector={"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
         env={"TOKEN": SecretKeyRef("s", "k", optional=True), "NODE": FieldRef("spec.nodeName")},
-        readiness_path="/health",
+        readiness_probe={"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10},
+        update_strategy="OnDelete",
+        pod_disruption_budget=True,
     ),
     "experiment-default": lambda c: PrimeRLExperiment(c, "e", name="exp"),
+    "experiment-jobset-kueue": lambda c: PrimeRLExperiment(
+        c,
+        "e",
+        name="exp",
+        namespace="rl",
+        workload="jobset",
+        kueue_queue_name="team-a",
+        jobset_max_restarts=5,
+        jobset_ttl_seconds_after_finished=3600,
+        inference=RoleProps(replicas=2, priority_class_name="serving"),
+        trainer=RoleProps(replicas=2, gpu_count=8, priority_class_name="training"),
+    ),
     "experiment-multi-node-secrets": lambda c: PrimeRLExperiment(
         c,
         "e",
@@ -196,7 +210,7 @@ def test_experiment_asks_its_statefulsets_for_names(chart) -> None:
     )
     assert experiment.inference.pod_fqdn(1) == "exp-inference-1.exp-inference-headless.rl.svc.cluster.local"
     assert experiment.trainer_world_size == 1
-    assert experiment.output_dir == "/data/outputs"
+    assert experiment.output_dir == "/data/outputs/exp"
 
 
 def test_from_props_equals_keyword_props(chart, make_chart) -> None:

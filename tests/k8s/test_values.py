@@ -116,9 +116,10 @@ def test_merge_is_deep_and_later_wins() -> None:
 def test_defaults_are_the_chart_defaults() -> None:
     values = resolve_values()
     assert values == {**values, "namespace": "default"}
+    # This project's image (the chart's runs another runtime); a null tag is the package version.
     assert values["image"] == {
-        "repository": "primeintellect/prime-rl",
-        "tag": "main",
+        "repository": "ghcr.io/prime-rl-k8s/prime-rl-k8s",
+        "tag": None,
         "pullPolicy": "IfNotPresent",
     }
     assert values["storage"]["storageClassName"] == "nfs"
