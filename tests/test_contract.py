@@ -8,8 +8,11 @@ checked against the objects the manifests create. A rename on either side fails 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import yaml
 
 from prime_rl.config import load_config
 from prime_rl.inference.config import InferenceConfig
+from prime_rl.lifecycle import Heartbeat, Lifecycle
 from prime_rl.orchestrator.config import OrchestratorConfig
 from prime_rl.trainer.rl.config import RLTrainerConfig
 
@@ -37,6 +41,9 @@ RUNTIME_ENV = (
     "WORLD_SIZE",
     "RANK",
     "LOCAL_RANK",
+    "INFERENCE_PORT",
+    "HEARTBEAT_FILE",
+    "IDLE_WHEN_DONE",
 )
 
 
@@ -67,7 +74,9 @@ class Experiment:
                     assert job["replicas"] == 1
                     spec = job["template"]["spec"]
                     assert spec["completionMode"] == "Indexed" and spec["completions"] == spec["parallelism"]
-                    pods = [f"{doc['metadata']['name']}-{job['name']}-0-{i}" for i in range(spec["parallelism"])]
+                    pods = [
+                        f"{doc['metadata']['name']}-{job['name']}-0-{i}" for i in range(spec["parallelism"])
+                    ]
                     self.roles[job["name"]] = (spec["template"], pods, network["subdomain"], namespace)
 
     def container(self, role: str) -> dict[str, Any]:
@@ -205,3 +214,65 @@ def test_inference_listens_where_the_services_send_traffic(
             assert {"name": "http", "port": port, "protocol": "TCP", "targetPort": "http"} in service["spec"][
                 "ports"
             ]
+
+
+@pytest.mark.parametrize("role", ["orchestrator", "trainer"])
+def test_finished_roles_idle_only_where_a_controller_would_restart_them(
+    monkeypatch: pytest.MonkeyPatch, role: str
+) -> None:
+    """StatefulSet pods idle when done (an exit would be restarted); JobSet pods exit 0 (their Job ends)."""
+    for experiment in (param.values[0] for param in examples_running(role)):
+        for name in RUNTIME_ENV:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in experiment.env(role).items():
+            monkeypatch.setenv(name, value)
+        lifecycle = Lifecycle.from_env()
+        jobset = any(doc["kind"] == "JobSet" for doc in experiment.docs)
+        assert lifecycle.idle_when_done is not jobset, experiment.release
+        assert lifecycle.heartbeat_file == Path(experiment.env(role)["HEARTBEAT_FILE"])
+
+
+@pytest.mark.parametrize("experiment", examples_running("trainer"))
+def test_probes_pass_on_the_runtime_heartbeat_and_fail_without_it(
+    experiment: Experiment, tmp_path: Path
+) -> None:
+    """The probe commands of the manifests, run against the file the runtime's Heartbeat writes."""
+    container = experiment.container("trainer")
+    heartbeat_file = tmp_path / "prime-rl" / "heartbeat"
+    env = {**os.environ, "HEARTBEAT_FILE": str(heartbeat_file)}
+
+    def passes(probe: str) -> bool:
+        command = container[probe]["exec"]["command"]
+        return subprocess.run(command, env=env, capture_output=True, check=False).returncode == 0
+
+    probes = ("startupProbe", "livenessProbe", "readinessProbe")
+    assert not any(passes(probe) for probe in probes)
+    Heartbeat(heartbeat_file).beat()
+    assert all(passes(probe) for probe in probes)
+
+
+def test_inference_port_key_reaches_the_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`inference.service.port` moves the Service, the probes and vLLM's own port together."""
+    out = tmp_path / "out"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prime_rl_k8s.cli",
+            "synth",
+            "exp",
+            "-f",
+            str(REPO / "examples" / "k8s" / "reverse-text.yaml"),
+            "--set",
+            "inference.service.port=9000",
+            "-o",
+            str(out),
+        ],
+        check=True,
+    )
+    experiment = Experiment(out / "exp.k8s.yaml")
+    config = runtime_config(monkeypatch, experiment, "inference")
+    assert config.server.port == experiment.port("inference", "http") == 9000
+    assert experiment.container("inference")["startupProbe"]["httpGet"]["port"] == "http"
+    orchestrator = runtime_config(monkeypatch, experiment, "orchestrator")
+    assert all(url.endswith(":9000/v1") for url in orchestrator.client.urls)
