@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
-from imports.jobset.io.x_k8s.jobset import JobSet, JobSetSpec
 from prime_rl_k8s import PrimeRLExperimentProps, RoleProps
 from prime_rl_k8s.core.experiment import ExperimentPlan
+
+from imports.jobset.io.x_k8s.jobset import JobSet, JobSetSpec
 
 REPO = Path(__file__).resolve().parents[2]
 
