@@ -44,6 +44,7 @@ RUNTIME_ENV = (
     "INFERENCE_PORT",
     "HEARTBEAT_FILE",
     "IDLE_WHEN_DONE",
+    "METRICS_PORT",
 )
 
 

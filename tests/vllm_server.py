@@ -49,6 +49,10 @@ MANIFEST_ENV = (
     "OUTPUT_DIR",
     "RUN_ID",
     "MAX_ASYNC_LEVEL",
+    "IDLE_WHEN_DONE",
+    "HEARTBEAT_FILE",
+    "INFERENCE_PORT",
+    "METRICS_PORT",
 )
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "env_bool",
     "env_int",
     "env_list",
+    "env_port",
     "env_str",
     "load_config",
     "output_dir_default",
@@ -98,6 +99,19 @@ def _to_str(name: str, raw: str) -> str:
     return raw
 
 
+def _to_port(name: str, raw: str) -> int:
+    try:
+        port = int(raw.strip())
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ConfigError(
+            f"environment variable {name}={raw!r} is not a TCP port (expected an integer from 1 to "
+            "65535, or unset or empty to turn it off)"
+        )
+    return port
+
+
 def _to_list(name: str, raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
@@ -111,6 +125,12 @@ def env_bool(name: str, default: bool) -> EnvDefault:
     """Default factory: the boolean in environment variable ``name`` (1/true/yes or 0/false/no),
     else ``default``; any other value is a ConfigError naming the variable."""
     return EnvDefault(name, default, _to_bool, "bool")
+
+
+def env_port(name: str, default: int | None) -> EnvDefault:
+    """Default factory: the TCP port (1 to 65535) in environment variable ``name``, else ``default``;
+    anything else is a ConfigError naming the variable, its value and the allowed range."""
+    return EnvDefault(name, default, _to_port, "port")
 
 
 def env_str(name: str, default: str | None) -> EnvDefault:

@@ -1,5 +1,6 @@
-"""How a role's process lives in a pod: a heartbeat for liveness probes, and what it does once its
-run is finished, so an experiment on Kubernetes neither restarts finished work nor hides a failure.
+"""How a role's process lives in a pod: a heartbeat for liveness probes, what it does once its run
+is finished, so an experiment on Kubernetes neither restarts finished work nor hides a failure, and
+where it serves its Prometheus metrics.
 
 Read by `trainer`, `sft` and `orchestrator` (the local `rl` launcher passes neither on):
 
@@ -17,6 +18,12 @@ Read by `trainer`, `sft` and `orchestrator` (the local `rl` launcher passes neit
     at step N; idling (IDLE_WHEN_DONE is set) until the pod is deleted`` and sleeps, still beating,
     until SIGTERM or SIGINT, then exits 0. ``0``/``false``/``no``/unset: it exits 0 at once.
     Anything else is a config error (exit 2). A failure still exits non-zero.
+``METRICS_PORT``
+    A TCP port, 1 to 65535; unset or empty: no metrics server. The orchestrator, and in the trainer
+    (``trainer``, ``sft``) the process with ``LOCAL_RANK`` 0 of each pod, serve Prometheus metrics on
+    ``0.0.0.0:$METRICS_PORT/metrics`` from before the run starts until the process exits, idling
+    included (see ``prime_rl.metrics``). Anything else is a config error (exit 2); a port already in
+    use is an error naming it (exit 1).
 
 Either way the finished role first records ``finished/<role>.json`` under the output dir (see
 ``prime_rl.layout``), stamped with the run id. A restarted process of the same run that finds its
@@ -39,10 +46,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from prime_rl import layout
-from prime_rl.config import EXIT_CONFIG_ERROR, ConfigError, env_bool
+from prime_rl.config import EXIT_CONFIG_ERROR, ConfigError, env_bool, env_port
 
 HEARTBEAT_FILE = "HEARTBEAT_FILE"
 IDLE_WHEN_DONE = "IDLE_WHEN_DONE"
+METRICS_PORT = "METRICS_PORT"
 #: Longest a waiting loop goes without a beat (the contract with the manifests: at most 10 s).
 WAIT_BEAT_S = 5.0
 #: Beats closer together than this touch the file once: step loops may beat many times a second.
@@ -134,21 +142,25 @@ def idle(heartbeat: Heartbeat, stop: threading.Event | None = None) -> None:
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """The pod-facing settings of one role process: where to beat, and whether to idle when done."""
+    """The pod-facing settings of one role process: where to beat, whether to idle when done, and
+    the port of its metrics server (None: none)."""
 
     heartbeat_file: Path | None = None
     idle_when_done: bool = False
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(cls) -> Lifecycle:
-        """`HEARTBEAT_FILE` and `IDLE_WHEN_DONE`; raises ConfigError naming a bad value."""
+        """`HEARTBEAT_FILE`, `IDLE_WHEN_DONE` and `METRICS_PORT`; raises ConfigError naming a bad value."""
         raw = os.environ.get(HEARTBEAT_FILE, "").strip()
         if raw and not os.path.isabs(raw):
             raise ConfigError(
                 f"environment variable {HEARTBEAT_FILE}={raw!r} is not an absolute path (expected the "
                 "absolute path of a pod-local file, or unset for no heartbeat)"
             )
-        return cls(Path(raw) if raw else None, env_bool(IDLE_WHEN_DONE, False)())
+        return cls(
+            Path(raw) if raw else None, env_bool(IDLE_WHEN_DONE, False)(), env_port(METRICS_PORT, None)()
+        )
 
     def heartbeat(self) -> Heartbeat:
         return Heartbeat(self.heartbeat_file)

@@ -9,7 +9,8 @@ writes run in worker threads.
 Once every step's rollouts are written it records ``finished/orchestrator.json`` for the run; a
 restarted orchestrator of that run finds it before touching the volume or the servers and
 generates nothing. Heartbeat and idling (HEARTBEAT_FILE, IDLE_WHEN_DONE): see
-``prime_rl.lifecycle``.
+``prime_rl.lifecycle``. With METRICS_PORT set it serves each step's metrics (``prime_rl.metrics``)
+from before that check until it exits, idling included.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prime_rl import layout
 from prime_rl.config import ConfigError, parse_config
 from prime_rl.lifecycle import NO_HEARTBEAT, Heartbeat, lifecycle_from_env
 from prime_rl.orchestrator.config import OrchestratorConfig
+
+if TYPE_CHECKING:
+    from prime_rl.metrics import OrchestratorMetrics
 
 logger = logging.getLogger("prime_rl.orchestrator")
 
@@ -243,10 +247,16 @@ def format_line(step: int, max_steps: int, m: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-async def run(config: OrchestratorConfig, heartbeat: Heartbeat = NO_HEARTBEAT) -> str:
+async def run(
+    config: OrchestratorConfig,
+    heartbeat: Heartbeat = NO_HEARTBEAT,
+    telemetry: OrchestratorMetrics | None = None,
+) -> str:
     """Produces rollouts for every step from the start (or resume) step to ``max_steps``, records
-    that the run finished, and returns its id. ``heartbeat`` beats from here on every wait."""
+    that the run finished, and returns its id. ``heartbeat`` beats from here on every wait;
+    ``telemetry`` (unserved when not given) gets every step's metrics."""
     from prime_rl.envs import load_environment
+    from prime_rl.metrics import OrchestratorMetrics
     from prime_rl.orchestrator.advantage import compute_advantages
     from prime_rl.orchestrator.client import InferenceClient
     from prime_rl.orchestrator.packing import TrainSample, pack_samples
@@ -262,6 +272,9 @@ async def run(config: OrchestratorConfig, heartbeat: Heartbeat = NO_HEARTBEAT) -
         start_run, output_dir, config.run_id, config.ckpt.resume_step, config.groups_per_step
     )
     start_step = start.step
+    telemetry = telemetry or OrchestratorMetrics()
+    telemetry.set_run(start.run_id)
+    telemetry.step.set(start_step)
     if start.fresh:
         logger.info("started run %s", start.run_id)
     elif start.source == "checkpoint":
@@ -375,6 +388,7 @@ async def run(config: OrchestratorConfig, heartbeat: Heartbeat = NO_HEARTBEAT) -
                 collect_s=collect_s,
             )
             logger.info(format_line(step, config.max_steps, record))
+            telemetry.observe_step(record)
             await asyncio.to_thread(append_metrics, metrics_path, record)
             completed = step + 1
             if (
@@ -437,6 +451,7 @@ def _step_metrics(
         "tokens_per_s": completion_tokens / elapsed if elapsed > 0 else 0.0,
         "seq_len": sum(len(r.input_ids) for r in rollouts) / n,
         "completion_len": completion_tokens / n,
+        "completion_tokens": completion_tokens,
         "num_turns": sum(r.num_turns for r in rollouts) / n,
         "async_level": step - version,
         "off_policy_level": max(step - g.version for g in groups),
@@ -474,15 +489,24 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from prime_rl.metrics import MetricsServerError, serve_orchestrator_metrics
+
+    try:
+        telemetry = serve_orchestrator_metrics(lifecycle.metrics_port)
+    except MetricsServerError as exc:
+        print(f"orchestrator: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     finished = finished_run(config)
     if finished is not None:
+        telemetry.set_run(finished[0])
+        telemetry.step.set(finished[1])
         lifecycle.already_finished(ROLE, config.output_dir, *finished)
         return
     from prime_rl.orchestrator.client import InferenceError
 
     heartbeat = lifecycle.heartbeat()
     try:
-        run_id = asyncio.run(_run_until_terminated(config, heartbeat))
+        run_id = asyncio.run(_run_until_terminated(config, heartbeat, telemetry))
     except (OrchestratorError, InferenceError, ConfigError) as exc:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -497,7 +521,9 @@ class Terminated(Exception):
     """SIGTERM arrived; the loop saved what it had and stopped."""
 
 
-async def _run_until_terminated(config: OrchestratorConfig, heartbeat: Heartbeat) -> str:
+async def _run_until_terminated(
+    config: OrchestratorConfig, heartbeat: Heartbeat, telemetry: OrchestratorMetrics
+) -> str:
     """`run`, cancelled on SIGTERM so it can checkpoint within the pod's grace period."""
     task = asyncio.current_task()
     assert task is not None
@@ -509,7 +535,7 @@ async def _run_until_terminated(config: OrchestratorConfig, heartbeat: Heartbeat
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
-        return await run(config, heartbeat)
+        return await run(config, heartbeat, telemetry)
     except asyncio.CancelledError:
         if terminated.is_set():
             raise Terminated from None

@@ -24,20 +24,25 @@ class World:
         return self.rank == 0
 
 
+def local_rank() -> int:
+    """This process's rank within its node (torchrun's LOCAL_RANK; 0 without torchrun)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def init_world() -> World:
     """Read RANK/WORLD_SIZE/LOCAL_RANK (torchrun) and start NCCL on GPU or gloo on CPU when needed."""
     rank = int(os.environ.get("RANK", "0"))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local = local_rank()
     if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
     else:
         device = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
-    return World(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+    return World(rank=rank, world_size=world_size, local_rank=local, device=device)
 
 
 def close_world() -> None:

@@ -3,6 +3,8 @@
 After the last step (final checkpoint and export written) rank 0 records `finished/trainer.json`
 for the run; a restarted trainer of that run finds it before starting torch.distributed or loading
 the model, on every rank, and takes no step. Heartbeat and idling: see `prime_rl.lifecycle`.
+With METRICS_PORT set, LOCAL_RANK 0 of each pod serves the step's metrics (`prime_rl.metrics`) from
+before that check until the process exits, so an idle finished trainer stays scrapeable.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import nn
 
 from prime_rl import layout
 from prime_rl.lifecycle import Heartbeat, Lifecycle
+from prime_rl.metrics import TrainerMetrics, serve_trainer_metrics
 from prime_rl.trainer.ckpt import TrainState, is_due, load_checkpoint, resolve_resume_step, save_checkpoint
 from prime_rl.trainer.errors import TrainerError
 from prime_rl.trainer.logging import StepLogger, add_step_timing, setup_console
@@ -39,6 +42,7 @@ from prime_rl.trainer.parallel import (
     close_world,
     init_world,
     is_sharded,
+    local_rank,
 )
 from prime_rl.trainer.rl.config import RLLossConfig, RLTrainerConfig
 from prime_rl.trainer.rollouts import (
@@ -151,8 +155,11 @@ def train(config: RLTrainerConfig, lifecycle: Lifecycle) -> None:
     setup_console(config.log.level, int(os.environ.get("RANK", "0")))
     # Known without waiting: $RUN_ID, else the run on the volume (the one await_run_id would adopt).
     run_id = config.run_id or (layout.read_run(config.output_dir) or {}).get("run_id")
+    telemetry = serve_trainer_metrics(lifecycle.metrics_port, local_rank())
+    telemetry.set_run(run_id)
     done = layout.finished_step(config.output_dir, ROLE, run_id)
     if run_id is not None and done is not None and done >= config.max_steps:
+        telemetry.step.set(done)
         lifecycle.already_finished(ROLE, config.output_dir, run_id, done)
         return
     heartbeat = lifecycle.heartbeat()
@@ -161,7 +168,7 @@ def train(config: RLTrainerConfig, lifecycle: Lifecycle) -> None:
     try:
         world = init_world()
         try:
-            run_id = _train(config, world, stop, heartbeat)
+            run_id = _train(config, world, stop, heartbeat, telemetry)
         finally:
             close_world()
         if torch.cuda.is_initialized():
@@ -214,7 +221,9 @@ def _next_rollout(
     return None
 
 
-def _train(config: RLTrainerConfig, world: World, stop: Event, heartbeat: Heartbeat) -> str:
+def _train(
+    config: RLTrainerConfig, world: World, stop: Event, heartbeat: Heartbeat, telemetry: TrainerMetrics
+) -> str:
     """All steps of the run; returns its id once the last step's files and the marker are written."""
     if config.num_train_workers is not None and config.num_train_workers != world.world_size:
         raise TrainerError(
@@ -240,6 +249,7 @@ def _train(config: RLTrainerConfig, world: World, stop: Event, heartbeat: Heartb
     if _stop_agreed(world, run_id is None):
         raise Terminated
     assert run_id is not None
+    telemetry.set_run(run_id)
     logger.info("training run %s", run_id)
     resume = resolve_resume_step(output_dir, config.ckpt.resume_step, run_id)
     start_step = 0
@@ -248,6 +258,7 @@ def _train(config: RLTrainerConfig, world: World, stop: Event, heartbeat: Heartb
             output_dir, resume, model, optimizer, scheduler, world.rank, world.world_size
         ).step
         logger.info("resumed from checkpoint step %d", start_step)
+        telemetry.step.set(start_step)
     elif world.is_main:
         clear_broadcasts(output_dir)
     barrier()
@@ -313,6 +324,7 @@ def _train(config: RLTrainerConfig, world: World, stop: Event, heartbeat: Heartb
                 prune_broadcasts(output_dir, config.max_async_level + 1)
             add_step_timing(metrics, started, world.device)
             step_logger.log(step + 1, metrics)
+            telemetry.observe_step(step + 1, metrics)
             heartbeat.beat()
 
             done = step + 1

@@ -1,7 +1,8 @@
 """`trainer @ train.toml`: RL trainer entry point (also `torchrun -m prime_rl.trainer.rl.train`).
 
-The config (and the pod settings HEARTBEAT_FILE / IDLE_WHEN_DONE, see `prime_rl.lifecycle`) is
-parsed before torch is imported so that `--help` and config errors are instant.
+The config (and the pod settings HEARTBEAT_FILE / IDLE_WHEN_DONE / METRICS_PORT, see
+`prime_rl.lifecycle`) is parsed before torch and prometheus_client are imported so that `--help`
+and config errors are instant.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     config = parse_config(RLTrainerConfig, argv, prog="trainer")
     lifecycle = lifecycle_from_env("trainer")
+    from prime_rl.metrics import MetricsServerError
     from prime_rl.trainer.rl.loop import Terminated, train
 
     try:
         train(config, lifecycle)
-    except TrainerError as e:
+    except (TrainerError, MetricsServerError) as e:
         print(f"trainer: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
     except Terminated:

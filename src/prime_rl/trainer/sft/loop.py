@@ -2,7 +2,8 @@
 
 After the last step rank 0 records `finished/sft.json` for the run (`run_id`, default $RUN_ID); a
 restarted process of that run finds it before loading anything and takes no step. Heartbeat and
-idling: see `prime_rl.lifecycle`.
+idling: see `prime_rl.lifecycle`; metrics (METRICS_PORT, LOCAL_RANK 0 of each pod): see
+`prime_rl.metrics`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import nn
 from prime_rl import layout
 from prime_rl.config import ConfigError
 from prime_rl.lifecycle import Heartbeat, Lifecycle
+from prime_rl.metrics import TrainerMetrics, serve_trainer_metrics
 from prime_rl.trainer.ckpt import TrainState, is_due, load_checkpoint, resolve_resume_step, save_checkpoint
 from prime_rl.trainer.data import (
     Sample,
@@ -42,7 +44,15 @@ from prime_rl.trainer.model import (
     prepare_model,
 )
 from prime_rl.trainer.optim import build_optimizer, build_scheduler, clip_and_step
-from prime_rl.trainer.parallel import World, all_reduce_sum, barrier, close_world, init_world, is_sharded
+from prime_rl.trainer.parallel import (
+    World,
+    all_reduce_sum,
+    barrier,
+    close_world,
+    init_world,
+    is_sharded,
+    local_rank,
+)
 from prime_rl.trainer.sft.config import SFTConfig, SFTDataConfig
 from prime_rl.trainer.weights import export_hf, gather_full_state_dict
 
@@ -133,14 +143,17 @@ def sft_train_step(
 def train(config: SFTConfig, lifecycle: Lifecycle) -> None:
     """Train to max_steps, or recognise that this run already finished; then idle or return."""
     setup_console(config.log.level, int(os.environ.get("RANK", "0")))
+    telemetry = serve_trainer_metrics(lifecycle.metrics_port, local_rank(), ROLE)
+    telemetry.set_run(config.run_id)
     done = layout.finished_step(config.output_dir, ROLE, config.run_id)
     if config.run_id is not None and done is not None and done >= config.max_steps:
+        telemetry.step.set(done)
         lifecycle.already_finished(ROLE, config.output_dir, config.run_id, done)
         return
     heartbeat = lifecycle.heartbeat()
     world = init_world()
     try:
-        _train(config, world, heartbeat)
+        _train(config, world, heartbeat, telemetry)
     finally:
         close_world()
     if torch.cuda.is_initialized():
@@ -148,7 +161,7 @@ def train(config: SFTConfig, lifecycle: Lifecycle) -> None:
     lifecycle.finished(config.run_id, config.max_steps, heartbeat)
 
 
-def _train(config: SFTConfig, world: World, heartbeat: Heartbeat) -> None:
+def _train(config: SFTConfig, world: World, heartbeat: Heartbeat, telemetry: TrainerMetrics) -> None:
     check_batch_divisibility(config.data, world.world_size)
     output_dir = Path(config.output_dir)
     check_model_source(config.model.name)
@@ -168,6 +181,7 @@ def _train(config: SFTConfig, world: World, heartbeat: Heartbeat) -> None:
         )
         start_step, data_position = restored.step, restored.data_position
         logger.info("resumed from checkpoint step %d (row %d)", start_step, data_position)
+        telemetry.step.set(start_step)
     heartbeat.beat()  # the model is loaded: the main loop starts
 
     data = config.data
@@ -202,6 +216,7 @@ def _train(config: SFTConfig, world: World, heartbeat: Heartbeat) -> None:
             scheduler.step()
             add_step_timing(metrics, started, world.device)
             step_logger.log(step + 1, metrics)
+            telemetry.observe_step(step + 1, metrics)
             heartbeat.beat()
 
             done = step + 1

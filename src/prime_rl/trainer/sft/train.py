@@ -2,7 +2,8 @@
 
 Also runs as a script under torchrun (`torchrun ... src/prime_rl/trainer/sft/train.py @ x.toml`),
 so it imports the installed package by absolute name. The config (and the pod settings
-HEARTBEAT_FILE / IDLE_WHEN_DONE, see `prime_rl.lifecycle`) is parsed before torch loads.
+HEARTBEAT_FILE / IDLE_WHEN_DONE / METRICS_PORT, see `prime_rl.lifecycle`) is parsed before torch
+and prometheus_client load.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     config = parse_config(SFTConfig, argv, prog="sft")
     lifecycle = lifecycle_from_env("sft")
+    from prime_rl.metrics import MetricsServerError
     from prime_rl.trainer.sft.loop import train
 
     try:
         train(config, lifecycle)
-    except TrainerError as e:
+    except (TrainerError, MetricsServerError) as e:
         print(f"sft: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
 
