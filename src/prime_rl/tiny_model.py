@@ -186,9 +186,12 @@ def build_tiny_model(outdir: str | Path, seed: int = 0, hidden_size: int = 64, n
             f"got {hidden_size} and {num_layers}"
         )
     out = Path(outdir).absolute()
-    if _is_complete(out):
-        return out
+    # A directory only ever goes from absent or empty to complete (by one rename), so a non-empty
+    # one is checked for completeness after it was seen non-empty: a builder that won the race
+    # between the two checks is then recognised instead of reported as foreign content.
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if _is_complete(out):
+            return out
         raise FileExistsError(
             f"tiny model: output path {str(out)!r} exists but does not hold a complete model "
             f"(expected {', '.join(MODEL_FILES)}); remove it or choose another path"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,20 +82,49 @@ def test_build_into_an_existing_empty_directory(tmp_path: Path) -> None:
     assert all((build_tiny_model(tmp_path / "m") / name).is_file() for name in MODEL_FILES)
 
 
-def _build(path: str) -> None:
-    build_tiny_model(path)
-
-
 @pytest.mark.slow
-def test_concurrent_builds_both_succeed(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_build, args=(str(tmp_path / "m"),)) for _ in range(2)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=120)
-    assert [proc.exitcode for proc in procs] == [0, 0]
-    assert all((tmp_path / "m" / name).is_file() for name in MODEL_FILES)
+def test_three_processes_building_one_directory_at_once_all_succeed(tmp_path: Path) -> None:
+    """As every pod of the smoke example does on the shared volume: one rename wins, the others use
+    its model, and nobody sees or leaves a half-written one."""
+    script = Path(sys.executable).with_name("prime-rl-tiny-model")
+    target = tmp_path / "models" / "tiny"
+    procs = [
+        subprocess.Popen(
+            [str(script), str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    results = [(proc.wait(timeout=300), *proc.communicate()) for proc in procs]
+    assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
+    assert [out.strip() for _, out, _ in results] == [str(target)] * 3
+    assert [p.name for p in target.parent.iterdir()] == ["tiny"]  # no temporary directory left
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(target)
+    assert model.config.model_type == "qwen3"
+    assert AutoTokenizer.from_pretrained(target).eos_token == "<|im_end|>"
+
+
+def test_a_builder_that_loses_the_rename_uses_the_winners_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prime_rl import tiny_model
+
+    target = tmp_path / "m"
+    write = tiny_model._write_model
+
+    def write_while_another_builder_wins(tmp: Path, *args: int) -> None:
+        write(tmp, *args)
+        winner = tmp_path / "winner"
+        winner.mkdir()
+        write(winner, *args)
+        (winner / "marker").touch()
+        os.rename(winner, target)
+
+    monkeypatch.setattr(tiny_model, "_write_model", write_while_another_builder_wins)
+    assert build_tiny_model(target) == target
+    assert (target / "marker").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["m"]
 
 

@@ -1,4 +1,13 @@
-"""Model and tokenizer loading from a Hugging Face name or a local directory."""
+"""Model and tokenizer loading from a Hugging Face name or a local directory.
+
+Many pods may fetch the same hub model into one shared HF_HOME at once. That needs no lock here:
+huggingface_hub (file_download.py) downloads each blob under a per-blob FileLock in
+``<cache>/.locks`` (a soft lock file where the filesystem has no flock) into a process-unique
+temporary file that it renames into place, so no reader sees a partial file even where the volume
+does not honour the lock. A local directory
+built on the shared volume by ``prime-rl-tiny-model`` is renamed into place whole (see
+``prime_rl.tiny_model``).
+"""
 
 from __future__ import annotations
 
