@@ -16,7 +16,7 @@ FROM ghcr.io/astral-sh/uv:0.13.0 AS uv
 FROM ubuntu:22.04 AS cpu
 
 ARG PYTHON_VERSION=3.11
-ARG APP_UID=1000
+ARG APP_UID=10001
 # The page that lists torch's +cpu wheels: requirements/cpu.lock pins one, and PyPI does not have it.
 ARG TORCH_CPU_FIND_LINKS=https://download.pytorch.org/whl/cpu/torch/
 
@@ -55,6 +55,7 @@ COPY examples/ /app/examples/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /app/.venv/bin/python --no-deps --editable /app \
     && /app/.venv/bin/python -c "import prime_rl.config, prime_rl.envs" \
+    && /app/.venv/bin/python -m compileall -q /app/lib /app/src \
     && useradd --uid "${APP_UID}" --gid 0 --create-home --home-dir /home/prime prime \
     && mkdir -p /app/outputs \
     && chown "${APP_UID}:0" /app/outputs \
@@ -80,7 +81,7 @@ CMD ["trainer", "--help"]
 FROM nvidia/cuda:13.0.2-cudnn-runtime-ubuntu22.04 AS gpu
 
 ARG PYTHON_VERSION=3.12
-ARG APP_UID=1000
+ARG APP_UID=10001
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
@@ -117,6 +118,7 @@ COPY examples/ /app/examples/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /app/.venv/bin/python --no-deps --editable /app \
     && /app/.venv/bin/python -c "import prime_rl.config, prime_rl.envs" \
+    && /app/.venv/bin/python -m compileall -q /app/lib /app/src \
     && useradd --uid "${APP_UID}" --gid 0 --create-home --home-dir /home/prime prime \
     && mkdir -p /app/outputs \
     && chown "${APP_UID}:0" /app/outputs \

@@ -37,9 +37,12 @@ def reverse_text(scope: Construct, name: str) -> PrimeRLExperiment:
         name,
         name=name,
         example="reverse-text",
-        orchestrator=RoleProps(cpu_request="500m", memory_request="1Gi"),
-        inference=RoleProps(gpu_count=1, cpu_request="1", memory_request="4Gi"),
-        trainer=RoleProps(gpu_count=1, cpu_request="1", memory_request="4Gi"),
+        shared_config={"max_steps": 20, "seq_len": 2048},
+        orchestrator=RoleProps(config={"batch_size": 128}, cpu_request="500m", memory_request="1Gi"),
+        inference=RoleProps(gpu_count=1, cpu_request="8", memory_request="32Gi"),
+        trainer=RoleProps(
+            config={"optim": {"lr": 3e-06}}, gpu_count=1, cpu_request="8", memory_request="64Gi"
+        ),
     )
 
 
@@ -51,9 +54,12 @@ def wordle(scope: Construct, name: str) -> PrimeRLExperiment:
         name,
         name=name,
         example="wordle",
-        orchestrator=RoleProps(cpu_request="1", memory_request="2Gi"),
-        inference=RoleProps(gpu_count=2, cpu_request="4", memory_request="16Gi"),
-        trainer=RoleProps(gpu_count=2, cpu_request="4", memory_request="32Gi"),
+        shared_config={"max_steps": 100, "seq_len": 4096},
+        orchestrator=RoleProps(config={"batch_size": 1024}, cpu_request="1", memory_request="2Gi"),
+        inference=RoleProps(gpu_count=2, cpu_request="8", memory_request="64Gi"),
+        trainer=RoleProps(
+            config={"optim": {"lr": 1e-06}}, gpu_count=2, cpu_request="16", memory_request="128Gi"
+        ),
     )
 
 
@@ -65,9 +71,12 @@ def alphabet_sort(scope: Construct, name: str) -> PrimeRLExperiment:
         name,
         name=name,
         example="alphabet-sort",
-        orchestrator=RoleProps(cpu_request="1", memory_request="2Gi"),
-        inference=RoleProps(gpu_count=1, cpu_request="2", memory_request="16Gi"),
-        trainer=RoleProps(gpu_count=1, cpu_request="4", memory_request="32Gi"),
+        shared_config={"max_steps": 100, "seq_len": 2048},
+        orchestrator=RoleProps(config={"batch_size": 512}, cpu_request="1", memory_request="2Gi"),
+        inference=RoleProps(gpu_count=1, cpu_request="8", memory_request="64Gi"),
+        trainer=RoleProps(
+            config={"optim": {"lr": 1e-05}}, gpu_count=1, cpu_request="16", memory_request="128Gi"
+        ),
     )
 
 

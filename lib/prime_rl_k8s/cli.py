@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         "synth",
         help="render one experiment (like `helm template RELEASE`)",
         description="Render one experiment. Values merge as in Helm: -f files in order (later wins), "
-        "then every --set, then every --set-string; -n overrides the values' namespace.",
+        "then every --set, then every --set-string, then every --set-file; -n overrides the values' "
+        "namespace.",
     )
     synth.add_argument("release", metavar="RELEASE", help="experiment name; prefixes every object name")
     synth.add_argument(
@@ -53,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--set-string", dest="set_strings", action="append", default=[], metavar="K=V",
         help="like --set but every value stays a string; repeatable",
+    )  # fmt: skip
+    synth.add_argument(
+        "--set-file", dest="set_files", action="append", default=[], metavar="K=PATH",
+        help="set a value to a file's text, e.g. trainer.config=train.toml; repeatable",
     )  # fmt: skip
     synth.add_argument("-n", "--namespace", help="namespace for every object and URL (overrides values)")
     synth.add_argument(
@@ -76,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sets=args.sets,
             set_strings=args.set_strings,
             namespace=args.namespace,
+            set_files=args.set_files,
         )
         if args.output_dir is None:
             sys.stdout.write(text)
@@ -96,12 +102,15 @@ def synth_release_yaml(
     sets: Sequence[str] = (),
     set_strings: Sequence[str] = (),
     namespace: str | None = None,
+    set_files: Sequence[str] = (),
 ) -> str:
     """Multi-document YAML for one release, exactly what `prime-rl-k8s synth` prints."""
     from prime_rl_k8s.output import manifests_yaml
     from prime_rl_k8s.values import plan, resolve_values
 
-    values = resolve_values(files=files, sets=sets, set_strings=set_strings, namespace=namespace)
+    values = resolve_values(
+        files=files, sets=sets, set_strings=set_strings, namespace=namespace, set_files=set_files
+    )
     return manifests_yaml(plan(release, values).manifests())
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
+from typing import Any
 
 from cdk8s import Chart
 from constructs import Construct
@@ -17,6 +18,7 @@ from ..core.experiment import (
 )
 from ..core.jobset import DEFAULT_MAX_RESTARTS
 from ..core.naming import DEFAULT_CLUSTER_DOMAIN, DEFAULT_NAMESPACE
+from ..core.platform import DEFAULT_METRICS_PORT, DEFAULT_PROMETHEUS_NAMESPACE_LABELS, PODMONITOR_API_VERSION
 from ..core.presets import INFERENCE, ORCHESTRATOR, TRAINER
 from ..core.statefulset import DEFAULT_RUN_AS_USER
 from ..core.validation import fail
@@ -80,6 +82,31 @@ class PrimeRLExperiment(Construct):
       experiment's pods together or not at all.
     - ``trainer_pytorch_cuda_alloc_conf``: default ``expandable_segments:True``
       (``PYTORCH_CUDA_ALLOC_CONF`` of the trainer, against CUDA memory fragmentation).
+    - ``shared_config``: default none; settings orchestrator and trainer share (TOML text or a
+      mapping), shipped with each role's ``RoleProps.config`` in ConfigMap ``<name>-<role>-config``
+      (child ``config-<role>``) and read after the example's TOML; a role's config may not repeat
+      a shared setting, and neither may set ``max_async_level`` (use ``max_async_level``).
+    - ``image_pull_secrets``: default none; Secret names every pod pulls the image with.
+    - ``service_account_create``: default ``False``; ``True`` creates ServiceAccount
+      ``service_account_name`` (default ``<name>``, child ``service-account``) with
+      ``service_account_annotations`` (e.g. a cloud IAM role). Pods run as it, or as an existing
+      ``service_account_name``; its token is never mounted.
+    - ``read_only_root_filesystem``: default ``True``: containers cannot write their image; ``/tmp``
+      is a writable ``emptyDir`` and ``HOME=/tmp/home``.
+    - ``metrics_port``: default 9464: trainer and orchestrator serve Prometheus metrics there
+      (``METRICS_PORT``, container port ``metrics``).
+    - ``monitoring_pod_monitor_enabled``: default ``False``; ``True`` adds a
+      ``monitoring.coreos.com/v1`` PodMonitor ``<name>`` (child ``pod-monitor``) that scrapes the
+      metrics ports and vLLM's ``/metrics`` every ``monitoring_pod_monitor_interval`` (``30s``),
+      labelled with ``monitoring_pod_monitor_labels`` (what your Prometheus selects).
+    - ``network_policy_enabled``: default ``False``; ``True`` adds NetworkPolicy ``<name>`` (child
+      ``network-policy``): the pods reach each other, DNS, HTTPS outside the cluster's private
+      ranges while ``network_policy_allow_model_hub`` (default ``True``, for the model hub) and
+      ``network_policy_extra_egress`` rules, and only the namespaces labelled
+      ``network_policy_prometheus_namespace_labels`` (default
+      ``kubernetes.io/metadata.name: monitoring``) reach their metrics ports.
+      ``network_policy_inference_clients`` (NetworkPolicyPeers) may call the inference API
+      (NetworkPolicy ``<name>-inference-clients``).
     - ``orchestrator``/``inference``/``trainer``: :class:`RoleProps` (default ``RoleProps()``).
     - ``labels``: extra labels on every object and pod. ``cluster_domain``: default ``cluster.local``.
 
@@ -90,7 +117,9 @@ class PrimeRLExperiment(Construct):
     ``MAX_ASYNC_LEVEL``, ``RUN_ID`` and ``HEARTBEAT_FILE``; trainers get
     ``MASTER_ADDR`` (trainer pod 0), ``MASTER_PORT`` (``nccl_port``) and
     ``PYTORCH_CUDA_ALLOC_CONF``; inference gets ``INFERENCE_PORT`` (the port vLLM listens on);
-    every pod gets ``OUTPUT_DIR=<mount path>/outputs/<name>``, the experiment's own directory.
+    every pod gets ``OUTPUT_DIR=<mount path>/outputs/<name>``, the experiment's own directory, and
+    with the shared volume ``HF_HOME=<mount path>/cache/huggingface`` and
+    ``VLLM_CACHE_ROOT=<mount path>/cache/vllm``, so a model is downloaded once per experiment.
 
     Checked at construction: two experiments of one name in one namespace of a Chart; a command
     whose ``--port``, ``--nproc-per-node`` (torchrun on GPU pods) or ``--output-dir`` disagrees
@@ -126,6 +155,21 @@ class PrimeRLExperiment(Construct):
         jobset_ttl_seconds_after_finished: int | None = None,
         kueue_queue_name: str | None = None,
         trainer_pytorch_cuda_alloc_conf: str = DEFAULT_PYTORCH_CUDA_ALLOC_CONF,
+        shared_config: str | Mapping[str, Any] | None = None,
+        image_pull_secrets: Sequence[str] = (),
+        service_account_create: bool = False,
+        service_account_name: str | None = None,
+        service_account_annotations: Mapping[str, str] | None = None,
+        read_only_root_filesystem: bool = True,
+        metrics_port: int = DEFAULT_METRICS_PORT,
+        monitoring_pod_monitor_enabled: bool = False,
+        monitoring_pod_monitor_interval: str = "30s",
+        monitoring_pod_monitor_labels: Mapping[str, str] | None = None,
+        network_policy_enabled: bool = False,
+        network_policy_inference_clients: Sequence[Mapping[str, Any]] = (),
+        network_policy_prometheus_namespace_labels: Mapping[str, str] | None = None,
+        network_policy_allow_model_hub: bool = True,
+        network_policy_extra_egress: Sequence[Mapping[str, Any]] = (),
         orchestrator: RoleProps | None = None,
         inference: RoleProps | None = None,
         trainer: RoleProps | None = None,
@@ -161,6 +205,29 @@ class PrimeRLExperiment(Construct):
                 jobset_ttl_seconds_after_finished=jobset_ttl_seconds_after_finished,
                 kueue_queue_name=kueue_queue_name,
                 trainer_pytorch_cuda_alloc_conf=trainer_pytorch_cuda_alloc_conf,
+                shared_config=shared_config,
+                image_pull_secrets=image_pull_secrets,
+                service_account_create=service_account_create,
+                service_account_name=service_account_name,
+                service_account_annotations={}
+                if service_account_annotations is None
+                else service_account_annotations,
+                read_only_root_filesystem=read_only_root_filesystem,
+                metrics_port=metrics_port,
+                monitoring_pod_monitor_enabled=monitoring_pod_monitor_enabled,
+                monitoring_pod_monitor_interval=monitoring_pod_monitor_interval,
+                monitoring_pod_monitor_labels={}
+                if monitoring_pod_monitor_labels is None
+                else monitoring_pod_monitor_labels,
+                network_policy_enabled=network_policy_enabled,
+                network_policy_inference_clients=network_policy_inference_clients,
+                network_policy_prometheus_namespace_labels=(
+                    dict(DEFAULT_PROMETHEUS_NAMESPACE_LABELS)
+                    if network_policy_prometheus_namespace_labels is None
+                    else network_policy_prometheus_namespace_labels
+                ),
+                network_policy_allow_model_hub=network_policy_allow_model_hub,
+                network_policy_extra_egress=network_policy_extra_egress,
                 orchestrator=orchestrator,
                 inference=inference,
                 trainer=trainer,
@@ -169,9 +236,27 @@ class PrimeRLExperiment(Construct):
             )
         )
         _claim_name(scope, self.plan.name, self.plan.namespace)
+        plan = self.plan
         self.volume: SharedDataVolume | None = None
-        if self.plan.volume is not None:
-            self.volume = SharedDataVolume.from_props(self, "shared-data", self.plan.volume)
+        if plan.volume is not None:
+            self.volume = SharedDataVolume.from_props(self, "shared-data", plan.volume)
+        #: The ServiceAccount this experiment creates, or None.
+        self.service_account: RenderedApiObject | None = None
+        if plan.service_account is not None:
+            self.service_account = self._object(
+                "service-account", plan.service_account_manifest, "v1", "ServiceAccount", plan.service_account
+            )
+        #: role -> the ConfigMap of its runtime config.
+        self.config_maps: dict[str, RenderedApiObject] = {
+            role: self._object(
+                f"config-{role}",
+                lambda role=role: plan.config_map_manifest(role),
+                "v1",
+                "ConfigMap",
+                plan.config_map_name(role),
+            )
+            for role in plan.config_data
+        }
         #: The JobSet (``workload="jobset"``), else None.
         self.jobset: RenderedApiObject | None = None
         self.roles: dict[str, GpuPods] = {}
@@ -182,6 +267,30 @@ class PrimeRLExperiment(Construct):
             self.jobset = jobset_object(self, "jobset", self.plan.jobset, self._context)
             for role, model in self.plan.models.items():
                 self.roles[role] = JobSetRole(self, role, model=model, context=self._context)
+        #: The experiment's NetworkPolicies (none unless ``network_policy_enabled``).
+        self.network_policies: list[RenderedApiObject] = [
+            self._object(
+                "network-policy" if index == 0 else "inference-clients-policy",
+                lambda index=index: plan.network_policy_manifests()[index],
+                "networking.k8s.io/v1",
+                "NetworkPolicy",
+                doc["metadata"]["name"],
+            )
+            for index, doc in enumerate(plan.network_policy_manifests())
+        ]
+        #: The PodMonitor, or None unless ``monitoring_pod_monitor_enabled``.
+        self.pod_monitor: RenderedApiObject | None = None
+        if plan.pod_monitor_enabled:
+            self.pod_monitor = self._object(
+                "pod-monitor", plan.pod_monitor_manifest, PODMONITOR_API_VERSION, "PodMonitor", plan.name
+            )
+
+    def _object(
+        self, id: str, render: Callable[[], dict[str, Any]], api_version: str, kind: str, name: str
+    ) -> RenderedApiObject:
+        return RenderedApiObject(
+            self, id, render, api_version=api_version, kind=kind, name=name, context=self._context
+        )
 
     @classmethod
     def from_props(cls, scope: Construct, id: str, props: PrimeRLExperimentProps) -> PrimeRLExperiment:

@@ -63,7 +63,26 @@ class GpuStatefulSet(GpuPods):
       of the ``nvidia.com/gpu`` taint (``Exists``/``NoSchedule``) that GPU pods get.
     - ``pod_anti_affinity``: default ``None``; ``"required"`` or ``"preferred"`` keeps pods of this
       instance and component apart on ``anti_affinity_topology_key`` (default
-      ``kubernetes.io/hostname``).
+      ``kubernetes.io/hostname``); a mapping is a full Kubernetes ``PodAntiAffinity``, used as is.
+    - ``affinity``: default none; a full Kubernetes ``Affinity`` (node, pod and pod anti-affinity),
+      checked against the API's shape; its ``podAntiAffinity`` and ``pod_anti_affinity`` exclude
+      each other. ``topology_spread_constraints``: default none; Kubernetes
+      ``TopologySpreadConstraint`` mappings.
+    - ``pod_labels``/``pod_annotations``: default none; on the pod template only (never in
+      selectors; the standard labels cannot be overridden).
+    - ``extra_resources``: default none; extended resources such as ``{"rdma/ib": 1}``, requested
+      and limited alike.
+    - ``env_from``: default none; Kubernetes ``EnvFromSource`` mappings (``configMapRef`` or
+      ``secretRef``, optional ``prefix``).
+    - ``image_pull_secrets``: default none; Secret names for pulling the image.
+    - ``service_account_name``: default none (the namespace's ``default``).
+    - ``capabilities_add``: default none; capabilities added back after dropping all
+      (``IPC_LOCK`` for RDMA).
+    - ``read_only_root_filesystem``: default ``False``; ``True`` makes the container's root
+      filesystem read-only and mounts a writable ``emptyDir`` at ``/tmp``.
+
+    Requests and limits: GPU pods are Guaranteed, so a CPU or memory request without a limit (or a
+    limit without a request) is used for both.
     - ``shared_data``: a :class:`SharedDataVolume` to mount in every pod.
     - ``volumes``/``volume_mounts``: default none; more pod volumes and container mounts in
       Kubernetes JSON, after the shared volume and before ``/dev/shm``.
@@ -117,8 +136,10 @@ class GpuStatefulSet(GpuPods):
         service_type: str = "ClusterIP",
         node_selector: Mapping[str, str] | None = None,
         tolerations: Sequence[Mapping[str, Any]] = (),
-        pod_anti_affinity: str | None = None,
+        pod_anti_affinity: str | Mapping[str, Any] | None = None,
         anti_affinity_topology_key: str = DEFAULT_TOPOLOGY_KEY,
+        affinity: Mapping[str, Any] | None = None,
+        topology_spread_constraints: Sequence[Mapping[str, Any]] = (),
         shared_data: SharedDataVolume | None = None,
         volumes: Sequence[Mapping[str, Any]] = (),
         volume_mounts: Sequence[Mapping[str, Any]] = (),
@@ -133,6 +154,14 @@ class GpuStatefulSet(GpuPods):
         update_strategy: str = "RollingUpdate",
         queue_name: str | None = None,
         pod_disruption_budget: bool = False,
+        pod_labels: Mapping[str, str] | None = None,
+        pod_annotations: Mapping[str, str] | None = None,
+        extra_resources: Mapping[str, str | int] | None = None,
+        env_from: Sequence[Mapping[str, Any]] = (),
+        image_pull_secrets: Sequence[str] = (),
+        service_account_name: str | None = None,
+        capabilities_add: Sequence[str] = (),
+        read_only_root_filesystem: bool = False,
     ) -> None:
         super().__init__(scope, id)
         self._context = ChartContext.of(scope, namespace)
@@ -166,6 +195,8 @@ class GpuStatefulSet(GpuPods):
                 tolerations=_as_json(tolerations, "toleration"),
                 pod_anti_affinity=pod_anti_affinity,
                 anti_affinity_topology_key=anti_affinity_topology_key,
+                affinity=affinity,
+                topology_spread_constraints=topology_spread_constraints,
                 volumes=_after(shared_volumes, _as_json(volumes, "volume")),
                 volume_mounts=_after(shared_mounts, volume_mounts),
                 labels={} if labels is None else labels,
@@ -179,6 +210,14 @@ class GpuStatefulSet(GpuPods):
                 update_strategy=update_strategy,
                 queue_name=queue_name,
                 pod_disruption_budget=pod_disruption_budget,
+                pod_labels={} if pod_labels is None else pod_labels,
+                pod_annotations={} if pod_annotations is None else pod_annotations,
+                extra_resources={} if extra_resources is None else extra_resources,
+                env_from=env_from,
+                image_pull_secrets=image_pull_secrets,
+                service_account_name=service_account_name,
+                capabilities_add=capabilities_add,
+                read_only_root_filesystem=read_only_root_filesystem,
             )
         )
         model = self.model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -9,7 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ..errors import escape
-from .commands import check_output_dir, check_port, check_torchrun_processes
+from . import configs, kubernetes, platform
+from .commands import check_output_dir, check_port, check_torchrun_processes, command_text
 from .env import MAX_ENV_STRING_BYTES, EnvValue, SecretKeyRef
 from .jobset import DEFAULT_MAX_RESTARTS, JobSetModel, jobset_address
 from .naming import DEFAULT_CLUSTER_DOMAIN
@@ -28,7 +30,10 @@ from .statefulset import (
     GpuStatefulSetModel,
     GpuStatefulSetProps,
     PodAddress,
+    check_mount_volume,
+    mount_shape,
     statefulset_address,
+    volume_shape,
 )
 from .validation import (
     PULL_POLICIES,
@@ -43,10 +48,12 @@ from .validation import (
     require_dns1123_subdomain,
     require_image,
     require_int,
+    require_label_key,
     require_label_value,
     require_labels,
     require_one_of,
     require_port,
+    require_quantity,
     require_run_id,
     require_str,
     require_user_id,
@@ -121,6 +128,16 @@ class RoleProps:
     - ``pod_disruption_budget``: default ``True`` for a trainer of more than one pod, else
       ``False``: a PodDisruptionBudget with ``maxUnavailable: 0``, so a node drain waits instead of
       evicting one rank of a running gang.
+    - ``pod_anti_affinity`` may also be a full Kubernetes ``PodAntiAffinity`` mapping, and
+      ``affinity`` a full ``Affinity``; ``topology_spread_constraints``, ``pod_labels``,
+      ``pod_annotations``, ``extra_resources`` (requested and limited alike, e.g. ``{"rdma/ib": 1}``),
+      ``extra_volumes``/``extra_volume_mounts`` and ``extra_env_from`` pass through to the pods,
+      checked against the Kubernetes shapes (see :class:`GpuStatefulSet`).
+    - ``rdma_enabled``: default ``False``; ``True`` adds one ``rdma_resource_name`` device (default
+      ``rdma/ib``), the ``IPC_LOCK`` capability (pinned memory) and ``NCCL_IB_DISABLE=0``, which
+      InfiniBand/RoCE clusters need for NCCL over RDMA.
+    - ``config``: default none; the role's runtime config as TOML text or a mapping, shipped in a
+      ConfigMap and read after the example's TOML (see :mod:`.configs`).
     """
 
     enabled: bool = True
@@ -141,7 +158,7 @@ class RoleProps:
     nccl_port: int | None = None
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: Sequence[Mapping[str, Any]] = ()
-    pod_anti_affinity: str | None = None
+    pod_anti_affinity: str | Mapping[str, Any] | None = None
     anti_affinity_topology_key: str = DEFAULT_TOPOLOGY_KEY
     termination_grace_period_seconds: int | None = None
     probes_enabled: bool | None = None
@@ -150,6 +167,17 @@ class RoleProps:
     readiness_probe: ProbeTiming | None = None
     priority_class_name: str | None = None
     pod_disruption_budget: bool | None = None
+    affinity: Mapping[str, Any] | None = None
+    topology_spread_constraints: Sequence[Mapping[str, Any]] = ()
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    extra_resources: Mapping[str, str | int] = field(default_factory=dict)
+    extra_volumes: Sequence[Mapping[str, Any]] = ()
+    extra_volume_mounts: Sequence[Mapping[str, Any]] = ()
+    extra_env_from: Sequence[Mapping[str, Any]] = ()
+    rdma_enabled: bool = False
+    rdma_resource_name: str = "rdma/ib"
+    config: str | Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +207,23 @@ class PrimeRLExperimentProps:
     jobset_ttl_seconds_after_finished: int | None = None
     kueue_queue_name: str | None = None
     trainer_pytorch_cuda_alloc_conf: str = DEFAULT_PYTORCH_CUDA_ALLOC_CONF
+    shared_config: str | Mapping[str, Any] | None = None
+    image_pull_secrets: Sequence[str] = ()
+    service_account_create: bool = False
+    service_account_name: str | None = None
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
+    read_only_root_filesystem: bool = True
+    metrics_port: int = platform.DEFAULT_METRICS_PORT
+    monitoring_pod_monitor_enabled: bool = False
+    monitoring_pod_monitor_interval: str = "30s"
+    monitoring_pod_monitor_labels: Mapping[str, str] = field(default_factory=dict)
+    network_policy_enabled: bool = False
+    network_policy_inference_clients: Sequence[Mapping[str, Any]] = ()
+    network_policy_prometheus_namespace_labels: Mapping[str, str] = field(
+        default_factory=lambda: dict(platform.DEFAULT_PROMETHEUS_NAMESPACE_LABELS)
+    )
+    network_policy_allow_model_hub: bool = True
+    network_policy_extra_egress: Sequence[Mapping[str, Any]] = ()
     orchestrator: RoleProps | None = None
     inference: RoleProps | None = None
     trainer: RoleProps | None = None
@@ -232,6 +277,8 @@ class ExperimentPlan:
         self.labels = {**require_labels(props.labels, "labels"), "example": props.example}
         roles = {role: _role_props(getattr(props, role), role) for role in ROLES}
         enabled = {role: role_props for role, role_props in roles.items() if role_props.enabled}
+        self._platform(props, enabled)
+        self._configs(props, enabled)
 
         self.volume: SharedDataVolumeProps | None = None
         if storage_enabled:
@@ -315,19 +362,153 @@ class ExperimentPlan:
         return self.inference_urls[0] if self.inference_urls else None
 
     def manifests(self) -> list[dict[str, Any]]:
-        """Every object of the experiment, in the order the constructs synthesize them."""
+        """Every object of the experiment, in the order the constructs synthesize them.
+
+        The claim, the service account and the ConfigMaps come first (``kubectl apply`` creates
+        them before the pods that use them), then the workloads, then policies and monitoring.
+        """
         docs = self._volume_model.manifests() if self.volume is not None else []
+        if self.service_account is not None:
+            docs.append(self.service_account_manifest())
+        docs.extend(self.config_map_manifest(role) for role in self.config_data)
         if self.jobset is None:
             for model in self.models.values():
                 docs.extend(model.manifests())
-            return docs
-        docs.append(self.jobset.manifest())
-        for model in self.models.values():
-            if model.service_enabled:
-                docs.append(model.service_manifest())
-            if model.pod_disruption_budget:
-                docs.append(model.pod_disruption_budget_manifest())
+        else:
+            docs.append(self.jobset.manifest())
+            for model in self.models.values():
+                if model.service_enabled:
+                    docs.append(model.service_manifest())
+                if model.pod_disruption_budget:
+                    docs.append(model.pod_disruption_budget_manifest())
+        docs.extend(self.network_policy_manifests())
+        if self.pod_monitor_enabled:
+            docs.append(self.pod_monitor_manifest())
         return docs
+
+    # -- objects around the workloads -------------------------------------------------------------
+    @property
+    def object_labels(self) -> dict[str, str]:
+        """Labels of the experiment-wide objects (service account, policies, PodMonitor)."""
+        return {**platform.experiment_selector(self.name), **self.labels}
+
+    def service_account_manifest(self) -> dict[str, Any]:
+        assert self.service_account is not None
+        return platform.service_account_manifest(
+            self.service_account, self.namespace, self.object_labels, self.service_account_annotations
+        )
+
+    def config_map_name(self, role: str) -> str:
+        return f"{self.name}-{role}-config"
+
+    def config_map_manifest(self, role: str) -> dict[str, Any]:
+        labels = {**self.object_labels, "app.kubernetes.io/component": role}
+        return configs.config_map_manifest(
+            self.config_map_name(role), self.namespace, labels, self.config_data[role]
+        )
+
+    def network_policy_manifests(self) -> list[dict[str, Any]]:
+        if not self.network_policy_enabled:
+            return []
+        # What Prometheus scrapes: the metrics ports, and vLLM's /metrics on the inference API port.
+        metrics_ports = {model.ports["metrics"] for model in self.models.values() if "metrics" in model.ports}
+        inference = self.models.get(INFERENCE)
+        if inference is not None and "http" in inference.ports:
+            metrics_ports.add(inference.ports["http"])
+        docs = [
+            platform.network_policy_manifest(
+                self.name,
+                self.namespace,
+                self.object_labels,
+                metrics_ports=sorted(metrics_ports),
+                prometheus_namespace_labels=self.network_policy_prometheus_namespace_labels,
+                allow_model_hub=self.network_policy_allow_model_hub,
+                extra_egress=self.network_policy_extra_egress,
+            )
+        ]
+        if self.network_policy_inference_clients and inference is not None:
+            docs.append(
+                platform.inference_clients_policy_manifest(
+                    f"{self.name}-inference-clients",
+                    self.namespace,
+                    self.object_labels,
+                    inference.selector,
+                    inference.ports["http"],
+                    self.network_policy_inference_clients,
+                )
+            )
+        return docs
+
+    def pod_monitor_manifest(self) -> dict[str, Any]:
+        return platform.pod_monitor_manifest(
+            self.name,
+            self.namespace,
+            {**self.object_labels, **self.pod_monitor_labels},
+            interval=self.pod_monitor_interval,
+            scrape_inference=INFERENCE in self.models,
+        )
+
+    def _platform(self, props: PrimeRLExperimentProps, enabled: Mapping[str, RoleProps]) -> None:
+        """Checks the service account, policy and monitoring props."""
+        self.image_pull_secrets = list(_sequence(props.image_pull_secrets, "image_pull_secrets"))
+        create = require_bool(props.service_account_create, "service_account_create")
+        name = props.service_account_name
+        if name is not None:
+            require_dns1123_subdomain(name, "service_account_name")
+        self.service_account_annotations = require_annotations(
+            props.service_account_annotations, "service_account_annotations"
+        )
+        #: The ServiceAccount this experiment creates, or None.
+        self.service_account: str | None = (name or self.name) if create else None
+        #: The ServiceAccount the pods run as (None: the namespace's default).
+        self.pod_service_account: str | None = (name or self.name) if create else name
+        self.read_only_root_filesystem = require_bool(
+            props.read_only_root_filesystem, "read_only_root_filesystem"
+        )
+        self.metrics_port = require_port(props.metrics_port, "metrics_port")
+        self.pod_monitor_enabled = require_bool(
+            props.monitoring_pod_monitor_enabled, "monitoring_pod_monitor_enabled"
+        )
+        self.pod_monitor_interval = require_duration(
+            props.monitoring_pod_monitor_interval, "monitoring_pod_monitor_interval"
+        )
+        self.pod_monitor_labels = require_labels(
+            props.monitoring_pod_monitor_labels, "monitoring_pod_monitor_labels"
+        )
+        self.network_policy_enabled = require_bool(props.network_policy_enabled, "network_policy_enabled")
+        self.network_policy_inference_clients = kubernetes.checked_list(
+            props.network_policy_inference_clients,
+            "network_policy_inference_clients",
+            kubernetes.network_peer,
+        )
+        self.network_policy_prometheus_namespace_labels = require_labels(
+            props.network_policy_prometheus_namespace_labels, "network_policy_prometheus_namespace_labels"
+        )
+        self.network_policy_allow_model_hub = require_bool(
+            props.network_policy_allow_model_hub, "network_policy_allow_model_hub"
+        )
+        self.network_policy_extra_egress = kubernetes.checked_list(
+            props.network_policy_extra_egress, "network_policy_extra_egress", kubernetes.egress_rule
+        )
+
+    def _configs(self, props: PrimeRLExperimentProps, enabled: Mapping[str, RoleProps]) -> None:
+        """Parses the configs and decides, per role, the files of its ConfigMap."""
+        shared: tuple[str, dict[str, Any]] | None = None
+        if props.shared_config is not None:
+            shared = configs.toml_text(props.shared_config, "shared_config")
+        #: role -> ConfigMap data (file name -> TOML text), for roles that have a config.
+        self.config_data: dict[str, dict[str, str]] = {}
+        for role, role_props in enabled.items():
+            data: dict[str, str] = {}
+            if shared is not None and role in (ORCHESTRATOR, TRAINER):
+                data[configs.SHARED_FILE] = shared[0]
+            if role_props.config is not None:
+                text, table = configs.toml_text(role_props.config, f"{role}.config")
+                if shared is not None and role in (ORCHESTRATOR, TRAINER):
+                    configs.check_disjoint(shared[1], table, "shared_config", f"{role}.config")
+                data[configs.ROLE_FILE] = text
+            if data:
+                self.config_data[role] = data
 
     def _check_command(self, role: str, model: GpuStatefulSetModel) -> None:
         """The flags a command repeats agree with the pods that run it (see :mod:`.commands`)."""
@@ -355,20 +536,85 @@ class ExperimentPlan:
             if nccl == port:
                 raise fail(f"{role}.nccl_port", nccl, f"different from {role}.port")
             ports["nccl"] = nccl
-        cpu_request = _default(props.cpu_request, defaults.cpu_request)
-        memory_request = _default(props.memory_request, defaults.memory_request)
+        if gpus > 0:
+            # Guaranteed QoS: a side left unset is the other; neither set is the preset's limit.
+            # What the user gave is checked under its own name before it is copied to the other side.
+            for resource in ("cpu", "memory"):
+                for side in ("request", "limit"):
+                    given = getattr(props, f"{resource}_{side}")
+                    if given is not None:
+                        require_quantity(given, f"{role}.{resource}_{side}", positive=side == "limit")
+            cpu_request = _default(props.cpu_request, _default(props.cpu_limit, defaults.cpu_limit))
+            memory_request = _default(
+                props.memory_request, _default(props.memory_limit, defaults.memory_limit)
+            )
+            cpu_limit, memory_limit = (
+                _default(props.cpu_limit, cpu_request),
+                _default(props.memory_limit, memory_request),
+            )
+        else:
+            cpu_request = _default(props.cpu_request, defaults.cpu_request)
+            memory_request = _default(props.memory_request, defaults.memory_request)
+            cpu_limit = _limit(props.cpu_limit, cpu_request, defaults.cpu_limit, f"{role}.cpu_request")
+            memory_limit = _limit(
+                props.memory_limit, memory_request, defaults.memory_limit, f"{role}.memory_request"
+            )
         auto_start = require_bool(props.auto_start, f"{role}.auto_start")
         probes = self._probes(role, props, auto_start, "http" if "http" in ports else None)
         pod_disruption_budget = require_bool(
             _default(props.pod_disruption_budget, role == TRAINER and replicas > 1),
             f"{role}.pod_disruption_budget",
         )
+        if role in (ORCHESTRATOR, TRAINER):
+            ports["metrics"] = self.metrics_port
+        config_files = self._config_files(role)
         if not auto_start:
             command: Sequence[str] | str = ["sleep", "infinity"]
         elif props.command is not None:
             command = props.command
+            if config_files and not _reads_config(command, config_files):
+                raise config_error(
+                    "{0} is set but {1} never reads it; add $CONFIG_FILES to the command (it expands to "
+                    + escape(configs.config_args(config_files))
+                    + ")",
+                    f"{role}.config"
+                    if role in self.config_data and configs.ROLE_FILE in self.config_data[role]
+                    else "shared_config",
+                    f"{role}.command",
+                )
         else:
             command = self.preset.command(role, replicas=replicas, gpu_count=gpus)
+            if config_files:
+                # The same words a user writes, so a values file and the preset render alike.
+                command = f"{command} $CONFIG_FILES"
+        volumes = list(shared.get("volumes", ()))
+        mounts = list(shared.get("volume_mounts", ()))
+        annotations = dict(_mapping(props.pod_annotations, f"{role}.pod_annotations"))
+        if role in self.config_data:
+            volumes.append({"configMap": {"name": self.config_map_name(role)}, "name": "config"})
+            mounts.append({"mountPath": configs.CONFIG_DIR, "name": "config", "readOnly": True})
+            annotations[configs.CHECKSUM_ANNOTATION] = configs.checksum(self.config_data[role])
+        extra_volumes = [
+            volume_shape(volume, f"{role}.extra_volumes[{index}]")
+            for index, volume in enumerate(_sequence(props.extra_volumes, f"{role}.extra_volumes"))
+        ]
+        for index, mount in enumerate(_sequence(props.extra_volume_mounts, f"{role}.extra_volume_mounts")):
+            field = f"{role}.extra_volume_mounts[{index}]"
+            check_mount_volume(mount_shape(mount, field), [*volumes, *extra_volumes], field)
+        volumes.extend(extra_volumes)
+        mounts.extend(props.extra_volume_mounts)
+        extra_resources = dict(_mapping(props.extra_resources, f"{role}.extra_resources"))
+        capabilities: list[str] = []
+        if require_bool(props.rdma_enabled, f"{role}.rdma_enabled"):
+            resource = props.rdma_resource_name
+            if resource in extra_resources:
+                raise config_error(
+                    "{0} and {1} both set " + escape(str(resource)),
+                    f"{role}.rdma_enabled",
+                    f"{role}.extra_resources",
+                )
+            extra_resources[resource] = 1
+            capabilities.append("IPC_LOCK")
         return GpuStatefulSetProps(
             instance=self.name,
             component=role,
@@ -380,10 +626,8 @@ class ExperimentPlan:
             image_pull_policy=self.props.image_pull_policy,
             cpu_request=cpu_request,
             memory_request=memory_request,
-            cpu_limit=_limit(props.cpu_limit, cpu_request, defaults.cpu_limit, f"{role}.cpu_request"),
-            memory_limit=_limit(
-                props.memory_limit, memory_request, defaults.memory_limit, f"{role}.memory_request"
-            ),
+            cpu_limit=cpu_limit,
+            memory_limit=memory_limit,
             runtime_class_name=props.runtime_class_name,
             shm_size_gib=props.shm_size_gib,
             ports=ports,
@@ -393,6 +637,18 @@ class ExperimentPlan:
             tolerations=_default(props.tolerations, ()),
             pod_anti_affinity=props.pod_anti_affinity,
             anti_affinity_topology_key=props.anti_affinity_topology_key,
+            affinity=props.affinity,
+            topology_spread_constraints=props.topology_spread_constraints,
+            pod_labels=props.pod_labels,
+            pod_annotations=annotations,
+            extra_resources=extra_resources,
+            env_from=props.extra_env_from,
+            image_pull_secrets=self.image_pull_secrets,
+            service_account_name=self.pod_service_account,
+            capabilities_add=capabilities,
+            read_only_root_filesystem=self.read_only_root_filesystem,
+            volumes=volumes,
+            volume_mounts=mounts,
             labels=self.labels,
             startup_probe=probes.get("startupProbe"),
             liveness_probe=probes.get("livenessProbe"),
@@ -408,8 +664,11 @@ class ExperimentPlan:
             ),
             run_as_user=self.props.run_as_user,
             cluster_domain=self.cluster_domain,
-            **shared,
         )
+
+    def _config_files(self, role: str) -> list[str]:
+        data = self.config_data.get(role, {})
+        return configs.config_files(configs.SHARED_FILE in data, configs.ROLE_FILE in data)
 
     @staticmethod
     def _probes(role: str, props: RoleProps, auto_start: bool, port_name: str | None) -> dict[str, Any]:
@@ -479,10 +738,61 @@ class ExperimentPlan:
         if role == TRAINER:
             env["MASTER_PORT"] = str(props.ports["nccl"])
             env["PYTORCH_CUDA_ALLOC_CONF"] = self.pytorch_cuda_alloc_conf
+        if "metrics" in props.ports:
+            env["METRICS_PORT"] = str(props.ports["metrics"])
+        if "IPC_LOCK" in props.capabilities_add:
+            env["NCCL_IB_DISABLE"] = "0"
+        config_files = self._config_files(role)
+        if config_files:
+            env["CONFIG_FILES"] = configs.config_args(config_files)
+        if self.volume is not None:
+            # One model download per experiment: every pod reads the copy the first one fetched.
+            env["HF_HOME"] = f"{self.mount_path}/cache/huggingface"
+            env["VLLM_CACHE_ROOT"] = f"{self.mount_path}/cache/vllm"
+        if self.read_only_root_filesystem:
+            # The root filesystem is read-only: caches that live under $HOME go to the /tmp emptyDir.
+            env["HOME"] = "/tmp/home"
         if role == INFERENCE and "http" in props.ports:
             env["INFERENCE_PORT"] = str(props.ports["http"])
         env["OUTPUT_DIR"] = self.output_dir
         return env
+
+
+_DURATION = re.compile(r"^([0-9]+(ms|s|m|h))+$")
+
+
+def require_duration(value: Any, field: str) -> str:
+    """A Prometheus duration such as 30s or 1m30s."""
+    if not isinstance(value, str) or not _DURATION.match(value):
+        raise fail(field, value, "a Prometheus duration such as 15s, 1m or 1m30s")
+    return value
+
+
+def require_annotations(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise fail(field, value, "a mapping of annotation keys to strings")
+    for key, item in value.items():
+        require_label_key(key, f"{field} key")
+        require_str(item, f"{field}.{key}")
+    return dict(value)
+
+
+def _reads_config(command: Sequence[str] | str, files: Sequence[str]) -> bool:
+    """Whether a user's command reads the mounted config: through $CONFIG_FILES or by path."""
+    text = command if isinstance(command, str) else command_text(command)
+    return "CONFIG_FILES" in text or all(path in text for path in files)
+
+
+def _sequence(value: Any, field: str) -> Sequence[Any]:
+    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
+        raise fail(field, value, "a list")
+    return value
+
+
+def _mapping(value: Any, field: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise fail(field, value, "a mapping")
+    return value
 
 
 def base_url(host: str, port: int) -> str:

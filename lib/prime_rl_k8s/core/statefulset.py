@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from ..errors import escape
+from . import kubernetes
 from .env import POD_INDEX_FIELD, EnvValue, downward_env, env_entry, require_env
 from .manifest import manifest, metadata
 from .naming import (
@@ -29,6 +30,7 @@ from .validation import (
     TOLERATION_OPERATORS,
     config_error,
     fail,
+    is_label_key,
     parse_quantity,
     require_bool,
     require_command,
@@ -56,10 +58,13 @@ DEFAULT_GPU_RUNTIME_CLASS = "nvidia"
 #: PyTorch DataLoader workers and NCCL use /dev/shm; the container runtime's 64 MiB default is too small.
 DEFAULT_GPU_SHM_SIZE_GIB = 16
 #: The uid the PRIME-RL images run as (see Dockerfile APP_UID); also every pod's fsGroup.
-DEFAULT_RUN_AS_USER = 1000
-POD_FS_GROUP = 1000
+DEFAULT_RUN_AS_USER = 10001
+POD_FS_GROUP = 10001
 DEFAULT_TOPOLOGY_KEY = "kubernetes.io/hostname"
 SHM_VOLUME_NAME = "dshm"
+TMP_VOLUME_NAME = "tmp"
+#: Capabilities a GPU pod may add back after dropping all: IPC_LOCK pins RDMA memory.
+CAPABILITIES = ("IPC_LOCK", "SYS_NICE", "SYS_PTRACE")
 _GPU_TOLERATION = {"effect": "NoSchedule", "key": GPU_RESOURCE, "operator": "Exists"}
 #: The label Kueue reads a workload's LocalQueue from.
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -96,8 +101,10 @@ class GpuStatefulSetProps:
     service_type: str = "ClusterIP"
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: Sequence[Mapping[str, Any]] = ()
-    pod_anti_affinity: str | None = None
+    pod_anti_affinity: str | Mapping[str, Any] | None = None
     anti_affinity_topology_key: str = DEFAULT_TOPOLOGY_KEY
+    affinity: Mapping[str, Any] | None = None
+    topology_spread_constraints: Sequence[Mapping[str, Any]] = ()
     volumes: Sequence[Mapping[str, Any]] = ()
     volume_mounts: Sequence[Mapping[str, Any]] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -111,6 +118,14 @@ class GpuStatefulSetProps:
     update_strategy: str = "RollingUpdate"
     queue_name: str | None = None
     pod_disruption_budget: bool = False
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    extra_resources: Mapping[str, str | int] = field(default_factory=dict)
+    env_from: Sequence[Mapping[str, Any]] = ()
+    image_pull_secrets: Sequence[str] = ()
+    service_account_name: str | None = None
+    capabilities_add: Sequence[str] = ()
+    read_only_root_filesystem: bool = False
 
 
 class PodAddress(Protocol):
@@ -239,7 +254,31 @@ class GpuStatefulSetModel:
         self.runtime_class_name = self._runtime_class(props.runtime_class_name)
         self.node_selector = require_labels(props.node_selector, f("node_selector"))
         self.tolerations = self._tolerations(props.tolerations)
-        self.affinity = self._affinity(props.pod_anti_affinity, props.anti_affinity_topology_key)
+        self.affinity = self._affinity(
+            props.pod_anti_affinity, props.anti_affinity_topology_key, props.affinity
+        )
+        self.topology_spread_constraints = kubernetes.checked_list(
+            props.topology_spread_constraints,
+            f("topology_spread_constraints"),
+            kubernetes.topology_spread_constraint,
+        )
+        self.env_from = kubernetes.checked_list(props.env_from, f("env_from"), kubernetes.env_from_source)
+        self.image_pull_secrets = [
+            require_dns1123_subdomain(name, f"{f('image_pull_secrets')}[{index}]")
+            for index, name in enumerate(_sequence(props.image_pull_secrets, f("image_pull_secrets")))
+        ]
+        self.service_account_name = (
+            None
+            if props.service_account_name is None
+            else require_dns1123_subdomain(props.service_account_name, f("service_account_name"))
+        )
+        self.capabilities_add = [
+            require_one_of(cap, f"{f('capabilities_add')}[{index}]", CAPABILITIES)
+            for index, cap in enumerate(_sequence(props.capabilities_add, f("capabilities_add")))
+        ]
+        self.read_only_root_filesystem = require_bool(
+            props.read_only_root_filesystem, f("read_only_root_filesystem")
+        )
         self.volumes: list[dict[str, Any]] = []
         self.volume_mounts: list[dict[str, Any]] = []
         for index, volume in enumerate(_sequence(props.volumes, f("volumes"))):
@@ -247,6 +286,10 @@ class GpuStatefulSetModel:
         for index, mount in enumerate(_sequence(props.volume_mounts, f("volume_mounts"))):
             self.volume_mounts.append(self._mount(mount, f"{f('volume_mounts')}[{index}]"))
         self._shm_volume()
+        if self.read_only_root_filesystem:
+            # Python, torch, Triton and vLLM write temporary files and caches: /tmp stays writable.
+            self.volumes.append({"emptyDir": {}, "name": TMP_VOLUME_NAME})
+            self.volume_mounts.append({"mountPath": "/tmp", "name": TMP_VOLUME_NAME})
         self.probes = {
             key: self._probe(value, f(prop))
             for key, prop, value in (
@@ -271,7 +314,16 @@ class GpuStatefulSetModel:
         self.termination_grace_period_seconds = props.termination_grace_period_seconds
         if self.termination_grace_period_seconds is not None:
             require_int(self.termination_grace_period_seconds, f("termination_grace_period_seconds"))
+        pod_labels = require_labels(props.pod_labels, f("pod_labels"))
+        for key in pod_labels.keys() & self.labels.keys():
+            raise fail(f"{f('pod_labels')}.{key}", pod_labels[key], f"absent; the pods always carry {key}")
+        self.pod_labels = {**self.labels, **pod_labels}
         self.pod_annotations: dict[str, str] = {}
+        annotations = props.pod_annotations
+        if not isinstance(annotations, Mapping):
+            raise fail(f("pod_annotations"), annotations, "a mapping of annotation keys to strings")
+        for key, value in annotations.items():
+            self.add_pod_annotation(key, value)
 
     # -- facts ---------------------------------------------------------------------------------
     @property
@@ -377,12 +429,17 @@ class GpuStatefulSetModel:
             "imagePullPolicy": self.image_pull_policy,
             "command": self.command,
             "env": self.container_env(),
+            "envFrom": self.env_from or None,
             "ports": [{"containerPort": p, "name": n, "protocol": "TCP"} for n, p in self.ports.items()]
             or None,
             "resources": self.resources,
             "volumeMounts": self.volume_mounts or None,
             **self.probes,
-            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"add": self.capabilities_add or None, "drop": ["ALL"]},
+                "readOnlyRootFilesystem": True if self.read_only_root_filesystem else None,
+            },
         }
         pod_spec = {
             "containers": [container],
@@ -392,6 +449,9 @@ class GpuStatefulSetModel:
             "nodeSelector": self.node_selector or None,
             "tolerations": self.tolerations or None,
             "affinity": self.affinity,
+            "topologySpreadConstraints": self.topology_spread_constraints or None,
+            "imagePullSecrets": [{"name": name} for name in self.image_pull_secrets] or None,
+            "serviceAccountName": self.service_account_name,
             "volumes": self.volumes or None,
             "enableServiceLinks": False,
             "automountServiceAccountToken": False,
@@ -407,7 +467,7 @@ class GpuStatefulSetModel:
                 "fsGroupChangePolicy": "OnRootMismatch",
             },
         }
-        template_metadata = {"labels": self.labels, "annotations": dict(self.pod_annotations) or None}
+        template_metadata = {"labels": self.pod_labels, "annotations": dict(self.pod_annotations) or None}
         return {"metadata": template_metadata, "spec": pod_spec}
 
     def statefulset_manifest(self) -> dict[str, Any]:
@@ -476,35 +536,20 @@ class GpuStatefulSetModel:
 
     def _volume(self, volume: Any, field: str) -> dict[str, Any]:
         """A pod volume: a name and exactly one source, the name not taken yet."""
-        if not isinstance(volume, Mapping) or len(volume) != 2 or "name" not in volume:
-            allowed = "a mapping with a name and one volume source, such as {'name': 'cache', 'emptyDir': {}}"
-            raise fail(field, volume, allowed)
-        name = require_dns1123_label(volume["name"], f"{field}.name")
-        if name in {existing["name"] for existing in self.volumes}:
-            raise fail(f"{field}.name", name, "a volume name not used already")
-        return dict(volume)
+        entry = volume_shape(volume, field)
+        if entry["name"] in {existing["name"] for existing in self.volumes}:
+            raise fail(f"{field}.name", entry["name"], "a volume name not used already")
+        return entry
 
     def _mount(
         self, mount: Any, field: str, volumes: Sequence[Mapping[str, Any]] | None = None
     ) -> dict[str, Any]:
         """A container mount of one of the pod's volumes, at a path not taken yet."""
-        if not isinstance(mount, Mapping) or "name" not in mount or "mountPath" not in mount:
-            raise fail(
-                field,
-                mount,
-                "a mapping with name and mountPath, such as {'name': 'cache', 'mountPath': '/cache'}",
-            )
-        path = require_mount_path(mount["mountPath"], f"{field}.mountPath")
-        if path in {existing["mountPath"] for existing in self.volume_mounts}:
-            raise fail(f"{field}.mountPath", path, "a mount path not used already")
-        names = {volume["name"] for volume in (self.volumes if volumes is None else volumes)}
-        if mount["name"] not in names:
-            raise fail(
-                f"{field}.name",
-                mount["name"],
-                "the name of one of the pod's volumes: " + ", ".join(sorted(names)),
-            )
-        return dict(mount)
+        entry = mount_shape(mount, field)
+        if entry["mountPath"] in {existing["mountPath"] for existing in self.volume_mounts}:
+            raise fail(f"{field}.mountPath", entry["mountPath"], "a mount path not used already")
+        check_mount_volume(entry, self.volumes if volumes is None else volumes, field)
+        return entry
 
     def _command(self, command: Any) -> list[str] | None:
         return None if command is None else require_command(command, self._field("command"))
@@ -517,6 +562,13 @@ class GpuStatefulSetModel:
             ("cpu", props.cpu_request, props.cpu_limit),
             ("memory", props.memory_request, props.memory_limit),
         ):
+            if self.gpu_count > 0:
+                # GPU pods are Guaranteed: a side left unset equals the other, so the kubelet never
+                # evicts or throttles a training process for using what it asked for.
+                request, limit = (
+                    (limit if request is None else request),
+                    (request if limit is None else limit),
+                )
             request_field, limit_field = self._field(f"{resource}_request"), self._field(f"{resource}_limit")
             if request is not None:
                 requests[resource] = require_quantity(request, request_field)
@@ -536,6 +588,22 @@ class GpuStatefulSetModel:
             # Extended resources must be requested and limited alike.
             requests[GPU_RESOURCE] = self.gpu_count
             limits[GPU_RESOURCE] = self.gpu_count
+        extra = props.extra_resources
+        field = self._field("extra_resources")
+        if not isinstance(extra, Mapping):
+            raise fail(
+                field, extra, "a mapping of extended resource names to quantities, such as {'rdma/ib': 1}"
+            )
+        for name, amount in extra.items():
+            if not isinstance(name, str) or "/" not in name or not is_label_key(name):
+                raise fail(
+                    f"{field} key", name, "an extended resource name such as rdma/ib or example.com/fpga"
+                )
+            if name in ("cpu", "memory", GPU_RESOURCE):
+                raise fail(f"{field}.{name}", amount, f"absent; {name} has its own prop")
+            quantity = require_quantity(amount, f"{field}.{name}", positive=True)
+            value = amount if isinstance(amount, int) and not isinstance(amount, bool) else quantity
+            requests[name] = limits[name] = value
         return {"requests": requests or None, "limits": limits or None}
 
     def _runtime_class(self, runtime_class_name: Any) -> str | None:
@@ -548,8 +616,14 @@ class GpuStatefulSetModel:
     def _shm_volume(self) -> None:
         field = self._field("shm_size_gib")
         shm_size_gib = self.props.shm_size_gib
+        memory_limit = (self.resources["limits"] or {}).get("memory")
+        limit_field = self._field("memory_limit")
         if shm_size_gib is None:
             size = Decimal(DEFAULT_GPU_SHM_SIZE_GIB) if self.gpu_count > 0 else Decimal(0)
+            if size and memory_limit is not None:
+                # At most half the memory limit by default, so a small pod still has room to run.
+                half_mib = parse_quantity(memory_limit, limit_field) / 2 // 1024**2
+                size = min(size, half_mib / 1024)
         else:
             require_number(shm_size_gib, field, allowed="a number of GiB of at least 0 (0 disables /dev/shm)")
             size = Decimal(str(shm_size_gib))
@@ -559,8 +633,6 @@ class GpuStatefulSetModel:
         if mebibytes != mebibytes.to_integral_value():
             raise fail(field, shm_size_gib, "a whole number of MiB expressed in GiB (e.g. 0.5 or 16)")
         size_limit = f"{size.normalize():f}Gi" if size == size.to_integral_value() else f"{int(mebibytes)}Mi"
-        memory_limit = self.props.memory_limit
-        limit_field = self._field("memory_limit")
         if memory_limit is not None and size * 1024**3 > parse_quantity(memory_limit, limit_field):
             raise config_error(
                 "{0} must not exceed {1} because /dev/shm counts against the memory limit, got "
@@ -586,21 +658,35 @@ class GpuStatefulSetModel:
             result.append(_toleration(toleration, f"{field}[{index}]"))
         return result
 
-    def _affinity(self, mode: Any, topology_key: Any) -> dict[str, Any] | None:
+    def _affinity(self, mode: Any, topology_key: Any, affinity: Any) -> dict[str, Any] | None:
+        """``affinity`` as given, with the pod anti-affinity (a full one, or the shorthand's)."""
+        result = {} if affinity is None else kubernetes.affinity(affinity, self._field("affinity"))
+        anti = self._pod_anti_affinity(mode, topology_key)
+        if anti is not None:
+            if "podAntiAffinity" in result:
+                raise config_error(
+                    "{0} and {1}.podAntiAffinity are both set; give the pod anti-affinity once",
+                    self._field("pod_anti_affinity"),
+                    self._field("affinity"),
+                )
+            result["podAntiAffinity"] = anti
+        return result or None
+
+    def _pod_anti_affinity(self, mode: Any, topology_key: Any) -> dict[str, Any] | None:
         if mode is None:
             return None
-        require_one_of(mode, self._field("pod_anti_affinity"), ANTI_AFFINITY_MODES)
+        field = self._field("pod_anti_affinity")
+        if isinstance(mode, Mapping):
+            return kubernetes.pod_affinity(mode, field)
+        if mode not in ANTI_AFFINITY_MODES:
+            raise fail(field, mode, "required, preferred or a Kubernetes PodAntiAffinity mapping")
         term = {
             "labelSelector": {"matchLabels": self.selector},
             "topologyKey": require_label_key(topology_key, self._field("anti_affinity_topology_key")),
         }
         if mode == "required":
-            anti = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
-        else:
-            anti = {
-                "preferredDuringSchedulingIgnoredDuringExecution": [{"podAffinityTerm": term, "weight": 100}]
-            }
-        return {"podAntiAffinity": anti}
+            return {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+        return {"preferredDuringSchedulingIgnoredDuringExecution": [{"podAffinityTerm": term, "weight": 100}]}
 
     def _probe(self, probe: Any, field: str) -> dict[str, Any] | None:
         """A container probe in Kubernetes JSON with exactly one handler; named ports must exist."""
@@ -615,6 +701,38 @@ class GpuStatefulSetModel:
                 f"{field}.{handlers[0]}.port", port, "one of the container's ports: " + ", ".join(self.ports)
             )
         return dict(probe)
+
+
+def volume_shape(volume: Any, field: str) -> dict[str, Any]:
+    """A pod volume in Kubernetes JSON: a name and exactly one source."""
+    if not isinstance(volume, Mapping) or len(volume) != 2 or "name" not in volume:
+        allowed = "a mapping with a name and one volume source, such as {'name': 'cache', 'emptyDir': {}}"
+        raise fail(field, volume, allowed)
+    require_dns1123_label(volume["name"], f"{field}.name")
+    return dict(volume)
+
+
+def mount_shape(mount: Any, field: str) -> dict[str, Any]:
+    """A container volume mount in Kubernetes JSON: a volume name and an absolute path."""
+    if not isinstance(mount, Mapping) or "name" not in mount or "mountPath" not in mount:
+        raise fail(
+            field,
+            mount,
+            "a mapping with name and mountPath, such as {'name': 'cache', 'mountPath': '/cache'}",
+        )
+    require_mount_path(mount["mountPath"], f"{field}.mountPath")
+    return dict(mount)
+
+
+def check_mount_volume(mount: Mapping[str, Any], volumes: Sequence[Mapping[str, Any]], field: str) -> None:
+    """A mount names one of the pod's volumes."""
+    names = {volume["name"] for volume in volumes}
+    if mount["name"] not in names:
+        raise fail(
+            f"{field}.name",
+            mount["name"],
+            "the name of one of the pod's volumes: " + ", ".join(sorted(names)),
+        )
 
 
 def _sequence(value: Any, field: str) -> Sequence[Any]:

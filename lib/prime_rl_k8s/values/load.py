@@ -60,6 +60,43 @@ def load_values_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+#: The largest file `--set-file` reads: a runtime config, not a dataset.
+MAX_SET_FILE_BYTES = 1024 * 1024
+
+
+def parse_set_file(expression: str, dest: dict[str, Any]) -> None:
+    """Apply one `--set-file KEY=PATH`: the key is set to the file's text, as in Helm."""
+    key, sep, path = expression.partition("=")
+    if not sep or not key or not path:
+        raise ValuesError("--set-file", expression, "KEY=PATH, such as trainer.config=train.toml")
+    label = f"--set-file {key}"
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SET_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ValuesError(label, path, "an existing file", "no such file") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        why = type(exc).__name__.replace("Error", "").lower()
+        raise ValuesError(label, path, "a readable UTF-8 file", f"cannot read it ({why})") from None
+    if len(data) > MAX_SET_FILE_BYTES:
+        raise ValuesError(label, path, f"a file of at most {MAX_SET_FILE_BYTES} bytes", "file too large")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValuesError(label, path, "a readable UTF-8 file", "not UTF-8 text") from None
+    placeholder: dict[str, Any] = {}
+    parse_set(f"{key}=_", placeholder, as_string=True)
+    node: Any = placeholder
+    while True:
+        parent, index = (node, next(iter(node))) if isinstance(node, dict) else (node, len(node) - 1)
+        if isinstance(parent[index], dict | list):
+            node = parent[index]
+            continue
+        parent[index] = text
+        break
+    dest.update(merge(dest, placeholder))
+
+
 def _bounded_load(text: str, label: str, path: str) -> Any:
     """``yaml.safe_load``, refusing documents that are nested too deeply or expand too far.
 
@@ -126,6 +163,7 @@ def resolve_values(
     sets: Iterable[str] = (),
     set_strings: Iterable[str] = (),
     namespace: str | None = None,
+    set_files: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Merge files and overrides as Helm does, then validate; returns complete, normalised values."""
     user: dict[str, Any] = {}
@@ -135,6 +173,8 @@ def resolve_values(
         parse_set(expression, user, as_string=False)
     for expression in set_strings:
         parse_set(expression, user, as_string=True)
+    for expression in set_files:
+        parse_set_file(expression, user)
     if namespace is not None:
         user["namespace"] = namespace
     return validate(user)

@@ -37,6 +37,22 @@ The only module where values keys meet construct props:
     workload                                    workload
     jobset.{maxRestarts,ttlSecondsAfterFinished} jobset_max_restarts, jobset_ttl_seconds_after_finished
     kueue.queueName                             kueue_queue_name
+    config.shared                               shared_config
+    imagePullSecrets                            image_pull_secrets
+    serviceAccount.{create,name,annotations}    service_account_create / _name / _annotations
+    securityContext.readOnlyRootFilesystem      read_only_root_filesystem
+    monitoring.metricsPort                      metrics_port
+    monitoring.podMonitor.*                     monitoring_pod_monitor_enabled / _interval / _labels
+    networkPolicy.enabled                       network_policy_enabled
+    networkPolicy.allowModelHub                 network_policy_allow_model_hub
+    networkPolicy.prometheusNamespaceLabels     network_policy_prometheus_namespace_labels
+    networkPolicy.inferenceClients / extraEgress  network_policy_inference_clients / _extra_egress
+    <role>.affinity / topologySpreadConstraints RoleProps.affinity / topology_spread_constraints
+    <role>.podAnnotations / podLabels           RoleProps.pod_annotations / pod_labels
+    <role>.extraResources / extraEnvFrom        RoleProps.extra_resources / extra_env_from
+    <role>.extraVolumes / extraVolumeMounts     RoleProps.extra_volumes / extra_volume_mounts
+    <role>.rdma.{enabled,resourceName}          RoleProps.rdma_enabled / rdma_resource_name
+    <role>.config                               RoleProps.config
 """
 
 from __future__ import annotations
@@ -74,6 +90,21 @@ EXPERIMENT_KEYS = {
     "jobset_ttl_seconds_after_finished": "jobset.ttlSecondsAfterFinished",
     "kueue_queue_name": "kueue.queueName",
     "trainer_pytorch_cuda_alloc_conf": "trainer.pytorchCudaAllocConf",
+    "shared_config": "config.shared",
+    "image_pull_secrets": "imagePullSecrets",
+    "service_account_create": "serviceAccount.create",
+    "service_account_name": "serviceAccount.name",
+    "service_account_annotations": "serviceAccount.annotations",
+    "read_only_root_filesystem": "securityContext.readOnlyRootFilesystem",
+    "metrics_port": "monitoring.metricsPort",
+    "monitoring_pod_monitor_enabled": "monitoring.podMonitor.enabled",
+    "monitoring_pod_monitor_interval": "monitoring.podMonitor.interval",
+    "monitoring_pod_monitor_labels": "monitoring.podMonitor.labels",
+    "network_policy_enabled": "networkPolicy.enabled",
+    "network_policy_allow_model_hub": "networkPolicy.allowModelHub",
+    "network_policy_prometheus_namespace_labels": "networkPolicy.prometheusNamespaceLabels",
+    "network_policy_inference_clients": "networkPolicy.inferenceClients",
+    "network_policy_extra_egress": "networkPolicy.extraEgress",
 }
 #: Role prop (RoleProps, or the StatefulSet prop it becomes) -> values key under the role.
 ROLE_KEYS = {
@@ -100,6 +131,16 @@ ROLE_KEYS = {
     "readiness_probe": "probes.readiness",
     "priority_class_name": "priorityClassName",
     "pod_disruption_budget": "podDisruptionBudget.enabled",
+    "topology_spread_constraints": "topologySpreadConstraints",
+    "pod_labels": "podLabels",
+    "pod_annotations": "podAnnotations",
+    "extra_resources": "extraResources",
+    "extra_volumes": "extraVolumes",
+    "extra_volume_mounts": "extraVolumeMounts",
+    "extra_env_from": "extraEnvFrom",
+    "env_from": "extraEnvFrom",
+    "rdma_enabled": "rdma.enabled",
+    "rdma_resource_name": "rdma.resourceName",
 }
 #: ProbeTiming field -> values key under `<role>.probes.<kind>`.
 _TIMING_KEYS = {
@@ -155,6 +196,21 @@ def experiment_props(release: str, values: Mapping[str, Any]) -> PrimeRLExperime
         jobset_ttl_seconds_after_finished=values["jobset"]["ttlSecondsAfterFinished"],
         kueue_queue_name=values["kueue"]["queueName"] or None,
         trainer_pytorch_cuda_alloc_conf=values["trainer"]["pytorchCudaAllocConf"],
+        shared_config=values["config"]["shared"] or None,
+        image_pull_secrets=tuple(values["imagePullSecrets"]),
+        service_account_create=values["serviceAccount"]["create"],
+        service_account_name=values["serviceAccount"]["name"] or None,
+        service_account_annotations=values["serviceAccount"]["annotations"],
+        read_only_root_filesystem=values["securityContext"]["readOnlyRootFilesystem"],
+        metrics_port=values["monitoring"]["metricsPort"],
+        monitoring_pod_monitor_enabled=values["monitoring"]["podMonitor"]["enabled"],
+        monitoring_pod_monitor_interval=values["monitoring"]["podMonitor"]["interval"],
+        monitoring_pod_monitor_labels=values["monitoring"]["podMonitor"]["labels"],
+        network_policy_enabled=values["networkPolicy"]["enabled"],
+        network_policy_allow_model_hub=values["networkPolicy"]["allowModelHub"],
+        network_policy_prometheus_namespace_labels=values["networkPolicy"]["prometheusNamespaceLabels"],
+        network_policy_inference_clients=tuple(values["networkPolicy"]["inferenceClients"]),
+        network_policy_extra_egress=tuple(values["networkPolicy"]["extraEgress"]),
         **roles,
     )
 
@@ -186,7 +242,7 @@ def role_props(section: Mapping[str, Any], role: str) -> RoleProps:
             {key: value for key, value in toleration.items() if value is not None}
             for toleration in section["tolerations"]
         ),
-        pod_anti_affinity=section["podAntiAffinity"],
+        pod_anti_affinity=section["podAntiAffinity"] or None,
         anti_affinity_topology_key=section["podAntiAffinityTopologyKey"],
         termination_grace_period_seconds=section["terminationGracePeriodSeconds"],
         probes_enabled=section["probes"]["enabled"],
@@ -196,6 +252,17 @@ def role_props(section: Mapping[str, Any], role: str) -> RoleProps:
         },
         priority_class_name=section["priorityClassName"] or None,
         pod_disruption_budget=section["podDisruptionBudget"]["enabled"],
+        affinity=section["affinity"],
+        topology_spread_constraints=tuple(section["topologySpreadConstraints"]),
+        pod_labels=section["podLabels"],
+        pod_annotations=section["podAnnotations"],
+        extra_resources=section["extraResources"],
+        extra_volumes=tuple(section["extraVolumes"]),
+        extra_volume_mounts=tuple(section["extraVolumeMounts"]),
+        extra_env_from=tuple(section["extraEnvFrom"]),
+        rdma_enabled=section["rdma"]["enabled"],
+        rdma_resource_name=section["rdma"]["resourceName"],
+        config=section["config"] or None,
     )
 
 

@@ -12,6 +12,13 @@ The chart's probe keys (`<role>.probes.enabled`, `<role>.probes.{startup,livenes
 as the chart spells them; `probes.enabled` and each timing default to null, "on while the role
 runs its command" and the role's default timing, and the orchestrator has the same keys.
 
+The chart's documented `<role>.podAntiAffinity` block (a full Kubernetes PodAntiAffinity) is
+accepted as well as the `required`/`preferred` shorthand. Platform keys: `imagePullSecrets`,
+`serviceAccount.*`, `securityContext.readOnlyRootFilesystem`, `monitoring.*`, `networkPolicy.*`,
+`config.shared`, and per role `affinity`, `topologySpreadConstraints`, `podAnnotations`,
+`podLabels`, `extraResources`, `extraVolumes`, `extraVolumeMounts`, `extraEnvFrom`, `rdma.*` and
+`config` (Kubernetes structures are passed to the render core, which checks their shape).
+
 Added keys: `workload`, `jobset.{maxRestarts,ttlSecondsAfterFinished}`, `kueue.queueName`,
 `<role>.priorityClassName`, `<role>.podDisruptionBudget.enabled`,
 `runId`, `config.maxAsyncLevel`, `<role>.terminationGracePeriodSeconds`,
@@ -22,10 +29,12 @@ Added keys: `workload`, `jobset.{maxRestarts,ttlSecondsAfterFinished}`, `kueue.q
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..core.experiment import DEFAULT_IMAGE_REPOSITORY, DEFAULT_PYTORCH_CUDA_ALLOC_CONF, WORKLOADS
 from ..core.jobset import DEFAULT_MAX_RESTARTS
+from ..core.platform import DEFAULT_METRICS_PORT, DEFAULT_PROMETHEUS_NAMESPACE_LABELS
 from ..core.presets import PRESETS
 from ..core.probes import PROBE_KINDS
 from ..core.statefulset import DEFAULT_RUN_AS_USER
@@ -37,6 +46,7 @@ from ..core.validation import (
     SERVICE_TYPES,
     TOLERATION_EFFECTS,
     TOLERATION_OPERATORS,
+    fail,
     require_base_url,
     require_bool,
     require_command,
@@ -51,6 +61,7 @@ from ..core.validation import (
     require_mount_path,
     require_number,
     require_run_id,
+    require_str,
 )
 from .fields import Bool, Enum, Field, Int, ListOf, Obj, Quantity, Text
 
@@ -61,6 +72,13 @@ def _command(value: Any, path: str) -> Any:
         return None
     require_command(value, path)
     return value
+
+
+def _pull_secret(value: Any, path: str) -> str:
+    """A Secret name, or the chart's `{name: ...}` item."""
+    if isinstance(value, dict) and set(value) == {"name"}:
+        value = value["name"]
+    return require_dns1123_subdomain(value, path)
 
 
 def _env_var() -> Obj:
@@ -103,6 +121,35 @@ def _service(*, enabled: bool, port: int | None, nccl_port: int | None) -> Obj:
     )
 
 
+def _raw(kind: type, allowed: str) -> Callable[[Any, str], Any]:
+    """A Kubernetes structure kept as given; the render core checks its shape and names the key."""
+
+    def check(value: Any, path: str) -> Any:
+        if not isinstance(value, kind):
+            raise fail(path, value, allowed)
+        return value
+
+    return check
+
+
+def _config(value: Any, path: str) -> Any:
+    """A runtime config: TOML text (e.g. from --set-file) or a mapping of settings."""
+    if not isinstance(value, str | dict):
+        raise fail(path, value, "TOML text or a mapping of runtime settings")
+    return value
+
+
+def _anti_affinity(value: Any, path: str) -> Any:
+    """The chart's full PodAntiAffinity block, or our shorthand; `""` means none."""
+    if isinstance(value, dict):
+        return value
+    if value == "":
+        return None
+    if value not in ANTI_AFFINITY_MODES:
+        raise fail(path, value, "required, preferred or a Kubernetes PodAntiAffinity mapping")
+    return value
+
+
 def _probes() -> Obj:
     """`probes.*`: null means on while the role runs its command, and the role's default timing."""
     timing = Obj(
@@ -131,7 +178,18 @@ def _role(*, gpu: bool, service: Obj, extra: dict[str, Field] | None = None) -> 
         "runtimeClassName": Field(None, require_dns1123_subdomain, nullable=True, empty=True),
         "nodeSelector": Field({}, lambda v, p: require_labels({} if v is None else v, p)),
         "tolerations": ListOf(_toleration()),
-        "podAntiAffinity": Enum(None, ANTI_AFFINITY_MODES, nullable=True),
+        "podAntiAffinity": Field(None, _anti_affinity, nullable=True),
+        "affinity": Field(None, _raw(dict, "a Kubernetes Affinity mapping"), nullable=True),
+        "topologySpreadConstraints": Field([], _raw(list, "a list of Kubernetes TopologySpreadConstraints")),
+        "podAnnotations": Field({}, _raw(dict, "a mapping of annotation keys to strings")),
+        "podLabels": Field({}, _raw(dict, "a mapping of label keys to values")),
+        "extraResources": Field({}, _raw(dict, "a mapping such as {rdma/ib: 1}")),
+        "extraVolumes": Field([], _raw(list, "a list of Kubernetes Volumes")),
+        "extraVolumeMounts": Field([], _raw(list, "a list of Kubernetes VolumeMounts")),
+        "extraEnvFrom": Field([], _raw(list, "a list of Kubernetes EnvFromSources")),
+        "rdma": Obj({"enabled": Bool(False), "resourceName": Field("rdma/ib", require_label_key)}),
+        # The role's runtime config (TOML text or a map), shipped in a ConfigMap.
+        "config": Field(None, _config, nullable=True, empty=True),
         "podAntiAffinityTopologyKey": Field("kubernetes.io/hostname", require_label_key),
         "shmSizeGiB": Field(None, require_number, nullable=True),
         # null: the role's default (trainer 900 s, orchestrator 120 s: time to checkpoint on SIGTERM).
@@ -170,7 +228,43 @@ SCHEMA = Obj(
             }
         ),
         # Pod uid of every role: null leaves it to the image; runAsNonRoot only for a uid other than 0.
-        "securityContext": Obj({"runAsUser": Int(DEFAULT_RUN_AS_USER, 0, MAX_USER_ID, nullable=True)}),
+        "securityContext": Obj(
+            {
+                "runAsUser": Int(DEFAULT_RUN_AS_USER, 0, MAX_USER_ID, nullable=True),
+                "readOnlyRootFilesystem": Bool(True),
+            }
+        ),
+        "imagePullSecrets": ListOf(Field(None, _pull_secret)),
+        "serviceAccount": Obj(
+            {
+                "create": Bool(False),
+                "name": Field(None, require_dns1123_subdomain, nullable=True, empty=True),
+                "annotations": Field({}, _raw(dict, "a mapping of annotation keys to strings")),
+            }
+        ),
+        "monitoring": Obj(
+            {
+                "metricsPort": Int(DEFAULT_METRICS_PORT, 1, 65535),
+                "podMonitor": Obj(
+                    {
+                        "enabled": Bool(False),
+                        "interval": Field("30s", require_str),
+                        "labels": Field({}, lambda v, p: require_labels({} if v is None else v, p)),
+                    }
+                ),
+            }
+        ),
+        "networkPolicy": Obj(
+            {
+                "enabled": Bool(False),
+                "allowModelHub": Bool(True),
+                "prometheusNamespaceLabels": Field(
+                    dict(DEFAULT_PROMETHEUS_NAMESPACE_LABELS), lambda v, p: require_labels(v, p)
+                ),
+                "inferenceClients": Field([], _raw(list, "a list of Kubernetes NetworkPolicyPeers")),
+                "extraEgress": Field([], _raw(list, "a list of Kubernetes NetworkPolicyEgressRules")),
+            }
+        ),
         "orchestrator": _role(gpu=False, service=_service(enabled=False, port=None, nccl_port=None)),
         "inference": _role(
             gpu=True,
@@ -196,6 +290,8 @@ SCHEMA = Obj(
                 "example": Enum("reverse-text", sorted(PRESETS)),
                 # Read by orchestrator and trainer alike (MAX_ASYNC_LEVEL), so they always agree.
                 "maxAsyncLevel": Int(1, 0),
+                # Settings orchestrator and trainer share (TOML text or a map), in both ConfigMaps.
+                "shared": Field(None, _config, nullable=True, empty=True),
                 "secrets": Obj(
                     {
                         "enabled": Bool(False),

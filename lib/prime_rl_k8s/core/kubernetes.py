@@ -1,0 +1,177 @@
+"""Kubernetes structures users pass through as given (affinity, spread constraints, env sources,
+network peers), checked against the API's own shape at synth instead of at `kubectl apply`.
+
+Each shape is a small declarative schema: field name -> kind. Unknown fields, missing required
+fields, wrong types and bad enum values fail with the usual one-line error naming the path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .validation import (
+    MAX_INT32,
+    fail,
+    require_dns1123_subdomain,
+    require_int,
+    require_label_key,
+    require_label_value,
+    require_one_of,
+    require_str,
+)
+
+Check = Callable[[Any, str], Any]
+
+
+def _string(value: Any, field: str) -> str:
+    return require_str(value, field)
+
+
+def _integer(minimum: int, maximum: int = MAX_INT32) -> Check:
+    return lambda value, field: require_int(value, field, minimum=minimum, maximum=maximum)
+
+
+def _enum(*choices: str) -> Check:
+    return lambda value, field: require_one_of(value, field, choices)
+
+
+def _boolean(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise fail(field, value, "true or false")
+    return value
+
+
+def _list(item: Check) -> Check:
+    def check(value: Any, field: str) -> list[Any]:
+        if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
+            raise fail(field, value, "a list")
+        return [item(entry, f"{field}[{index}]") for index, entry in enumerate(value)]
+
+    return check
+
+
+def _labels(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise fail(field, value, "a mapping of label keys to values")
+    return {
+        require_label_key(key, f"{field} key"): require_label_value(item, f"{field}.{key}")
+        for key, item in value.items()
+    }
+
+
+def _object(fields: Mapping[str, Check], required: Sequence[str] = ()) -> Check:
+    def check(value: Any, field: str) -> dict[str, Any]:
+        allowed = "a mapping with keys " + ", ".join(sorted(fields))
+        if not isinstance(value, Mapping):
+            raise fail(field, value, allowed)
+        for key in value:
+            if key not in fields:
+                raise fail(
+                    f"{field}.{key}", value[key], "absent; allowed keys are " + ", ".join(sorted(fields))
+                )
+        for key in required:
+            if value.get(key) is None:
+                raise fail(f"{field}.{key}", None, f"set ({field} requires {', '.join(required)})")
+        return {key: fields[key](item, f"{field}.{key}") for key, item in value.items() if item is not None}
+
+    return check
+
+
+_LABEL_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+_label_requirement = _object(
+    {"key": require_label_key, "operator": _enum(*_LABEL_OPERATORS), "values": _list(_string)},
+    required=("key", "operator"),
+)
+label_selector = _object({"matchLabels": _labels, "matchExpressions": _list(_label_requirement)})
+_node_requirement = _object(
+    {"key": _string, "operator": _enum(*_LABEL_OPERATORS, "Gt", "Lt"), "values": _list(_string)},
+    required=("key", "operator"),
+)
+_node_term = _object({"matchExpressions": _list(_node_requirement), "matchFields": _list(_node_requirement)})
+_node_affinity = _object(
+    {
+        "requiredDuringSchedulingIgnoredDuringExecution": _object(
+            {"nodeSelectorTerms": _list(_node_term)}, required=("nodeSelectorTerms",)
+        ),
+        "preferredDuringSchedulingIgnoredDuringExecution": _list(
+            _object({"weight": _integer(1, 100), "preference": _node_term}, required=("weight", "preference"))
+        ),
+    }
+)
+_pod_affinity_term = _object(
+    {
+        "labelSelector": label_selector,
+        "namespaceSelector": label_selector,
+        "namespaces": _list(_string),
+        "topologyKey": require_label_key,
+        "matchLabelKeys": _list(require_label_key),
+        "mismatchLabelKeys": _list(require_label_key),
+    },
+    required=("topologyKey",),
+)
+#: A Kubernetes PodAffinity or PodAntiAffinity (the two have one shape).
+pod_affinity = _object(
+    {
+        "requiredDuringSchedulingIgnoredDuringExecution": _list(_pod_affinity_term),
+        "preferredDuringSchedulingIgnoredDuringExecution": _list(
+            _object(
+                {"weight": _integer(1, 100), "podAffinityTerm": _pod_affinity_term},
+                required=("weight", "podAffinityTerm"),
+            )
+        ),
+    }
+)
+#: A Kubernetes Affinity.
+affinity = _object(
+    {"nodeAffinity": _node_affinity, "podAffinity": pod_affinity, "podAntiAffinity": pod_affinity}
+)
+#: A Kubernetes TopologySpreadConstraint.
+topology_spread_constraint = _object(
+    {
+        "maxSkew": _integer(1),
+        "topologyKey": require_label_key,
+        "whenUnsatisfiable": _enum("DoNotSchedule", "ScheduleAnyway"),
+        "labelSelector": label_selector,
+        "minDomains": _integer(1),
+        "nodeAffinityPolicy": _enum("Honor", "Ignore"),
+        "nodeTaintsPolicy": _enum("Honor", "Ignore"),
+        "matchLabelKeys": _list(require_label_key),
+    },
+    required=("maxSkew", "topologyKey", "whenUnsatisfiable"),
+)
+_source_ref = _object({"name": require_dns1123_subdomain, "optional": _boolean}, required=("name",))
+
+
+def _env_from_source(value: Any, field: str) -> dict[str, Any]:
+    """A container EnvFromSource: exactly one of configMapRef and secretRef, and an optional prefix."""
+    checked = _object({"configMapRef": _source_ref, "secretRef": _source_ref, "prefix": _string})(
+        value, field
+    )
+    if ("configMapRef" in checked) == ("secretRef" in checked):
+        raise fail(field, value, "exactly one of configMapRef and secretRef (and optionally prefix)")
+    return checked
+
+
+env_from_source = _env_from_source
+_ip_block = _object({"cidr": _string, "except": _list(_string)}, required=("cidr",))
+#: A NetworkPolicyPeer (who may connect): pods, namespaces or an IP block.
+network_peer = _object(
+    {"podSelector": label_selector, "namespaceSelector": label_selector, "ipBlock": _ip_block}
+)
+_policy_port = _object(
+    {
+        "port": lambda value, field: (
+            value if isinstance(value, str) else require_int(value, field, minimum=1)
+        ),
+        "endPort": _integer(1, 65535),
+        "protocol": _enum("TCP", "UDP", "SCTP"),
+    }
+)
+#: A NetworkPolicyEgressRule (where pods may connect).
+egress_rule = _object({"to": _list(network_peer), "ports": _list(_policy_port)})
+
+
+def checked_list(value: Any, field: str, item: Check) -> list[dict[str, Any]]:
+    """A list whose every item has the shape ``item`` checks."""
+    return _list(item)(value, field)
