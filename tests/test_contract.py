@@ -13,6 +13,8 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -105,17 +107,45 @@ class Experiment:
         return env
 
     def runtime_args(self, role: str) -> list[str] | None:
-        """The `@ toml ...` arguments of the role's runtime command, or None for an idle pod."""
+        """The `@ toml ...` arguments of the role's runtime command, or None for an idle pod.
+
+        Variables expand as bash expands them from the pod's env; `/app/...` is this repository and
+        a mounted ConfigMap's directory holds that ConfigMap's files, as in the pod.
+        """
         command = self.container(role)["command"]
         if command == ["sleep", "infinity"]:
             return None
         assert command[:2] == ["bash", "-c"], command
         match = ENTRY.search(command[2])
         assert match, f"no runtime entry point in {command[2]!r}"
-        args = shlex.split(match.group(2))
-        toml = args[0]
-        assert toml.startswith("/app/"), toml
-        return ["@", str(REPO / toml.removeprefix("/app/")), *args[1:]]
+        env = self.env(role)
+        expanded = re.sub(r"\$\{?(\w+)\}?", lambda var: env.get(var[1], var[0]), match.group(2))
+        args = shlex.split(expanded)
+        mounts = self.config_mounts(role)
+        for index, arg in enumerate(args):
+            if arg.startswith("/app/"):
+                args[index] = str(REPO / arg.removeprefix("/app/"))
+            for mount_path, local in mounts.items():
+                if arg.startswith(mount_path + "/"):
+                    args[index] = str(local / arg.removeprefix(mount_path + "/"))
+        assert args[0] == "@" or args[0].endswith(".toml"), args
+        return args if args[0] == "@" else ["@", *args]
+
+    def config_mounts(self, role: str) -> dict[str, Path]:
+        """Mount path -> a local directory holding the files of the ConfigMap mounted there."""
+        template = self.roles[role][0]["spec"]
+        config_maps = {d["metadata"]["name"]: d for d in self.docs if d["kind"] == "ConfigMap"}
+        volumes = {v["name"]: v for v in template.get("volumes", [])}
+        mounts: dict[str, Path] = {}
+        for mount in self.container(role).get("volumeMounts", []):
+            source = volumes[mount["name"]].get("configMap")
+            if source is None:
+                continue
+            local = Path(tempfile.mkdtemp(prefix=f"{role}-config-"))
+            for name, text in config_maps[source["name"]]["data"].items():
+                (local / name).write_text(text)
+            mounts[mount["mountPath"]] = local
+        return mounts
 
     def pod_fqdns(self, role: str) -> list[str]:
         """`<pod>.<headless service>.<ns>.svc.cluster.local` of every pod, from the objects themselves."""
@@ -277,3 +307,43 @@ def test_inference_port_key_reaches_the_server(monkeypatch: pytest.MonkeyPatch, 
     assert experiment.container("inference")["startupProbe"]["httpGet"]["port"] == "http"
     orchestrator = runtime_config(monkeypatch, experiment, "orchestrator")
     assert all(url.endswith(":9000/v1") for url in orchestrator.client.urls)
+
+
+def _config_map_examples() -> list[Any]:
+    return [
+        param
+        for param in examples_running("trainer")
+        if any(doc["kind"] == "ConfigMap" for doc in param.values[0].docs)
+    ]
+
+
+def _leaves(table: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    leaves: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in table.items():
+        path = (*prefix, key)
+        leaves += _leaves(value, path) if isinstance(value, dict) else [(path, value)]
+    return leaves
+
+
+def _setting(config: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        config = getattr(config, name)
+    return config
+
+
+@pytest.mark.parametrize("experiment", _config_map_examples())
+def test_configs_in_config_maps_reach_the_runtime(
+    monkeypatch: pytest.MonkeyPatch, experiment: Experiment
+) -> None:
+    """Every setting of a role's ConfigMap is what the runtime runs with; shared ones in both roles."""
+    assert len(_config_map_examples()) >= 3
+    config_maps = {d["metadata"]["name"]: d["data"] for d in experiment.docs if d["kind"] == "ConfigMap"}
+    runtime = {role: runtime_config(monkeypatch, experiment, role) for role in ("orchestrator", "trainer")}
+    for role, config in runtime.items():
+        data = config_maps[f"{experiment.release}-{role}-config"]
+        for file_name, text in data.items():
+            for path, value in _leaves(tomllib.loads(text)):
+                assert _setting(config, path) == value, (role, file_name, path)
+        if "shared.toml" in data:
+            for path, _ in _leaves(tomllib.loads(data["shared.toml"])):
+                assert _setting(runtime["orchestrator"], path) == _setting(runtime["trainer"], path)

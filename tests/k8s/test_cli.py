@@ -53,6 +53,8 @@ def test_synth_prints_every_object_of_the_release(capsys: pytest.CaptureFixture[
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert names == {
         ("PersistentVolumeClaim", "my-exp-shared-data"),
+        ("ConfigMap", "my-exp-orchestrator-config"),
+        ("ConfigMap", "my-exp-trainer-config"),
         ("StatefulSet", "my-exp-orchestrator"),
         ("Service", "my-exp-orchestrator-headless"),
         ("StatefulSet", "my-exp-inference"),
@@ -66,7 +68,7 @@ def test_synth_prints_every_object_of_the_release(capsys: pytest.CaptureFixture[
     assert container(docs, "my-exp-trainer")["command"] == [
         "bash",
         "-c",
-        "trainer @ /app/examples/reverse_text/configs/train.toml",
+        "trainer @ /app/examples/reverse_text/configs/train.toml $CONFIG_FILES",
     ]
 
 
@@ -76,7 +78,8 @@ def test_chart_defaults_render_idle_pods_like_the_chart(capsys: pytest.CaptureFi
     assert trainer["command"] == ["sleep", "infinity"]
     assert trainer["image"] == f"ghcr.io/prime-rl-k8s/prime-rl-k8s:{version('prime-rl-k8s')}"
     assert trainer["imagePullPolicy"] == "IfNotPresent"
-    assert trainer["resources"]["requests"]["memory"] == "4Gi"
+    # GPU pods are Guaranteed: without explicit resources both sides are the preset's limit.
+    assert trainer["resources"]["requests"]["memory"] == trainer["resources"]["limits"]["memory"] == "128Gi"
     assert trainer["resources"]["limits"]["nvidia.com/gpu"] == 1
     pvc = find(docs, "PersistentVolumeClaim", "my-exp-shared-data")
     assert pvc["spec"]["storageClassName"] == "nfs"
@@ -91,7 +94,7 @@ def pod_security(docs: list[dict[str, Any]], name: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("args", "uid", "non_root"),
     [
-        ((), 1000, True),
+        ((), 10001, True),
         (("--set", "securityContext.runAsUser=4242"), 4242, True),
         (("--set", "securityContext.runAsUser=0"), 0, None),
         (("--set", "securityContext.runAsUser=null"), None, None),
@@ -105,7 +108,7 @@ def test_run_as_user_reaches_every_pod(
     for role in ("orchestrator", "inference", "trainer"):
         context = pod_security(docs, f"my-exp-{role}")
         assert (context.get("runAsUser"), context.get("runAsNonRoot")) == (uid, non_root)
-        assert context["fsGroup"] == 1000
+        assert context["fsGroup"] == 10001
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
@@ -167,16 +170,27 @@ inference:
   resources: {requests: {memory: "4Gi", cpu: "1"}}
   service: {enabled: true, type: ClusterIP, port: 8000}
   runtimeClassName: nvidia
+  probes:
+    enabled: false
+    startup: {periodSeconds: 10, failureThreshold: 270, timeoutSeconds: 5}
+    liveness: {periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 10}
+    readiness: {periodSeconds: 5, failureThreshold: 2, timeoutSeconds: 5}
 trainer:
   enabled: true
   replicas: 1
   autoStart: false
   command: ""
+  pytorchCudaAllocConf: "expandable_segments:True"
   gpu: {enabled: true, count: 1}
   resources: {requests: {memory: "4Gi", cpu: "1"}}
   service: {enabled: true, type: ClusterIP, port: 8000, ncclPort: 29501}
   env: []
   runtimeClassName: nvidia
+  probes:
+    enabled: false
+    startup: {periodSeconds: 10, failureThreshold: 60, timeoutSeconds: 30}
+    liveness: {periodSeconds: 30, failureThreshold: 6, timeoutSeconds: 30}
+    readiness: {periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 30}
   nodeSelector: {}
   tolerations: []
 config: {example: "reverse-text", secrets: {enabled: false, name: prime-rl-secrets}}
@@ -194,7 +208,13 @@ def test_a_copy_of_the_charts_full_values_file_is_accepted(
     assert [(p["name"], p["containerPort"]) for p in orchestrator["ports"]] == [
         ("http", 8000),
         ("nccl", 29501),
+        ("metrics", 9464),
     ]
+    # The chart's requests, made limits too (Guaranteed), with /dev/shm at half the memory.
+    trainer = container(docs, "my-exp-trainer")
+    assert trainer["resources"]["limits"]["memory"] == trainer["resources"]["requests"]["memory"] == "4Gi"
+    volumes = find(docs, "StatefulSet", "my-exp-trainer")["spec"]["template"]["spec"]["volumes"]
+    assert {"emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}, "name": "dshm"} in volumes
     assert (
         "runtimeClassName" not in find(docs, "StatefulSet", "my-exp-orchestrator")["spec"]["template"]["spec"]
     )

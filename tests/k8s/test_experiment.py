@@ -117,6 +117,7 @@ def test_trainer_wiring(chart, synth):
     assert ports == [
         {"name": "http", "containerPort": 8000, "protocol": "TCP"},
         {"name": "nccl", "containerPort": 29600, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9464, "protocol": "TCP"},
     ]
 
 
@@ -388,7 +389,7 @@ def test_storage_disabled_mounts_nothing(chart, synth):
     assert not any(kind == "PersistentVolumeClaim" for kind, _ in m.names())
     assert experiment.volume is None
     mounts = [v["name"] for v in m.container("exp-inference")["volumeMounts"]]
-    assert mounts == ["dshm"]
+    assert mounts == ["dshm", "tmp"]
     assert m.env("exp-inference")["OUTPUT_DIR"] == "/data/outputs/exp"
 
 
@@ -437,7 +438,7 @@ def test_run_as_user_reaches_every_role(chart, synth):
     build(chart, name="image", run_as_user=None)
     m = synth(chart)
     for role in ("orchestrator", "inference", "trainer"):
-        assert _pod_security(m, f"exp-{role}") == (1000, True)
+        assert _pod_security(m, f"exp-{role}") == (10001, True)
         assert _pod_security(m, f"uid-{role}") == (4242, True)
         assert _pod_security(m, f"root-{role}") == (0, None)
         assert _pod_security(m, f"image-{role}") == (None, None)
@@ -533,8 +534,16 @@ def test_nccl_port_on_other_roles_is_an_extra_port(chart, synth):
     build(chart, orchestrator=RoleProps(port=8000, nccl_port=29501))
     m = synth(chart)
     ports = m.container("exp-orchestrator")["ports"]
-    assert [(p["name"], p["containerPort"]) for p in ports] == [("http", 8000), ("nccl", 29501)]
-    assert [p["name"] for p in m.get("Service", "exp-orchestrator")["spec"]["ports"]] == ["http", "nccl"]
+    assert [(p["name"], p["containerPort"]) for p in ports] == [
+        ("http", 8000),
+        ("nccl", 29501),
+        ("metrics", 9464),
+    ]
+    assert [p["name"] for p in m.get("Service", "exp-orchestrator")["spec"]["ports"]] == [
+        "http",
+        "nccl",
+        "metrics",
+    ]
     assert "MASTER_PORT" not in m.env("exp-orchestrator")
     assert [p["name"] for p in m.container("exp-inference")["ports"]] == ["http"]
 
@@ -659,7 +668,8 @@ def test_fails_bad_run_as_user_names_prop(chart, uid):
 def test_fails_bad_anti_affinity_names_role_prop(chart):
     _fails(
         chart,
-        "trainer.pod_anti_affinity must be one of required, preferred, got 'always'",
+        "trainer.pod_anti_affinity must be required, preferred or a Kubernetes PodAntiAffinity mapping, "
+        "got 'always'",
         trainer=RoleProps(pod_anti_affinity="always"),
     )
 

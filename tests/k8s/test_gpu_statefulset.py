@@ -335,10 +335,10 @@ def test_security_context(chart, synth):
     m = synth(chart)
     spec = m.pod_spec("exp-trainer")
     assert spec["securityContext"] == {
-        "runAsUser": 1000,
+        "runAsUser": 10001,
         "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"},
-        "fsGroup": 1000,
+        "fsGroup": 10001,
         "fsGroupChangePolicy": "OnRootMismatch",
     }
     assert spec["automountServiceAccountToken"] is False
@@ -513,7 +513,9 @@ def test_fails_bad_service_type(chart):
 
 def test_fails_bad_anti_affinity(chart):
     with pytest.raises(
-        PrimeRLConfigError, match=r"^pod_anti_affinity must be one of required, preferred, got 'sometimes'$"
+        PrimeRLConfigError,
+        match=r"^pod_anti_affinity must be required, preferred or a Kubernetes PodAntiAffinity mapping, "
+        r"got 'sometimes'$",
     ):
         build(chart, pod_anti_affinity="sometimes")
 
@@ -630,9 +632,16 @@ def test_fails_bad_shm_size(chart, size):
         build(chart, gpu_count=1, shm_size_gib=size)
 
 
+def test_default_shm_is_at_most_half_the_memory_limit(chart, synth):
+    build(chart, gpu_count=1, memory_limit="8Gi")
+    assert {"emptyDir": {"medium": "Memory", "sizeLimit": "4Gi"}, "name": "dshm"} in synth(chart).pod_spec(
+        "exp-trainer"
+    )["volumes"]
+
+
 def test_fails_shm_larger_than_memory_limit(chart):
     with pytest.raises(PrimeRLConfigError) as err:
-        build(chart, gpu_count=1, memory_limit="8Gi")
+        build(chart, gpu_count=1, memory_limit="8Gi", shm_size_gib=16)
     assert str(err.value) == (
         "shm_size_gib must not exceed memory_limit because /dev/shm counts against the memory limit, "
         "got 16Gi > '8Gi'"

@@ -137,7 +137,7 @@ def test_add_methods_work_after_construction_and_return_what_they_add(chart, syn
     spec = manifests.pod_spec("exp-trainer")
     assert manifests.env("exp-trainer")["NCCL_DEBUG"] == "INFO"
     assert list(manifests.env("exp-trainer"))[-1] == "NCCL_DEBUG"
-    assert [v["name"] for v in spec["volumes"]] == ["shared-data", "dshm", "cache", "models"]
+    assert [v["name"] for v in spec["volumes"]] == ["shared-data", "dshm", "tmp", "cache", "models"]
     assert {"mountPath": "/models", "name": "models"} in manifests.container("exp-trainer")["volumeMounts"]
     assert {"effect": "NoSchedule", "key": "team", "operator": "Exists"} in spec["tolerations"]
     template = manifests.get("StatefulSet", "exp-trainer")["spec"]["template"]["metadata"]

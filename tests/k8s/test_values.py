@@ -11,6 +11,8 @@ from prime_rl_k8s.core.presets import PRESETS
 from prime_rl_k8s.errors import PrimeRLConfigError
 from prime_rl_k8s.values import default_values, merge, plan, resolve_values
 from prime_rl_k8s.values.errors import ValuesError
+from prime_rl_k8s.values.fields import Obj
+from prime_rl_k8s.values.schema import SCHEMA
 from prime_rl_k8s.values.set_parser import parse_set
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,8 +143,9 @@ def test_defaults_are_the_chart_defaults() -> None:
         "example": "reverse-text",
         "maxAsyncLevel": 1,
         "secrets": {"enabled": False, "name": "prime-rl-secrets"},
+        "shared": None,
     }
-    assert values["securityContext"] == {"runAsUser": 1000}
+    assert values["securityContext"] == {"runAsUser": 10001, "readOnlyRootFilesystem": True}
     assert default_values()["trainer"]["autoStart"] is False
 
 
@@ -151,10 +154,11 @@ def test_null_requests_and_gpu_count_take_the_presets_defaults() -> None:
     resolved = {
         role: (props.gpu_count, props.cpu_request, props.memory_request) for role, props in roles.items()
     }
+    # GPU roles are Guaranteed: without values, requests are the preset's limits.
     assert resolved == {
         "orchestrator": (0, "1", "2Gi"),
-        "inference": (1, "1", "4Gi"),
-        "trainer": (1, "1", "4Gi"),
+        "inference": (1, "16", "64Gi"),
+        "trainer": (1, "16", "128Gi"),
     }
     set_values = resolve_values(sets=["trainer.gpu.count=4", "trainer.resources.requests.memory=8Gi"])
     trainer = plan("exp", set_values).roles["trainer"]
@@ -207,8 +211,8 @@ def test_quantities_from_yaml_numbers_become_strings(tmp_path: Path) -> None:
 def test_run_as_user_accepts_root_any_uid_and_null(text: str, uid: int | None, tmp_path: Path) -> None:
     path = tmp_path / "v.yaml"
     path.write_text(f"securityContext:\n  runAsUser: {text}\n")
-    assert resolve_values(files=[path])["securityContext"] == {"runAsUser": uid}
-    assert resolve_values(sets=[f"securityContext.runAsUser={text}"])["securityContext"] == {"runAsUser": uid}
+    assert resolve_values(files=[path])["securityContext"]["runAsUser"] == uid
+    assert resolve_values(sets=[f"securityContext.runAsUser={text}"])["securityContext"]["runAsUser"] == uid
 
 
 def test_external_urls_allow_disabled_inference() -> None:
@@ -266,7 +270,11 @@ def test_example_commands_match_the_presets(name: str) -> None:
     for role in ("orchestrator", "inference", "trainer"):
         section = values[role]
         gpus = section["gpu"]["count"] if section["gpu"]["enabled"] else 0
-        assert section["command"] == preset.command(role, replicas=section["replicas"], gpu_count=gpus)
+        expected = preset.command(role, replicas=section["replicas"], gpu_count=gpus)
+        # A role with a ConfigMap reads it as the preset would: after the example's TOML.
+        if section["config"] or (values["config"]["shared"] and role != "inference"):
+            expected += " $CONFIG_FILES"
+        assert section["command"] == expected
 
 
 def test_smoke_is_cpu_only() -> None:
@@ -353,7 +361,10 @@ def fails(
             ["securityContext.runAsUsr=0"],
             ["securityContext.runAsUsr", "did you mean securityContext.runAsUser?"],
         ),
-        (["securityContext=1000"], ["securityContext", "1000", "a mapping with keys runAsUser"]),
+        (
+            ["securityContext=1000"],
+            ["securityContext", "1000", "a mapping with keys readOnlyRootFilesystem, runAsUser"],
+        ),
     ],
 )
 def test_fails_bad_values(sets: list[str], needles: list[str]) -> None:
@@ -381,7 +392,9 @@ def test_fails_unknown_key_with_a_suggestion(typo: str, suggestion: str) -> None
 
 def test_fails_unknown_key_without_a_far_fetched_suggestion() -> None:
     message = fails(["trainer.cmd=x"], error=ValuesError)
-    assert message.startswith("trainer.cmd: unknown key under trainer (value 'x'); allowed: one of autoStart")
+    assert message.startswith(
+        "trainer.cmd: unknown key under trainer (value 'x'); allowed: one of affinity, autoStart"
+    )
     assert "did you mean" not in message
 
 
@@ -517,17 +530,18 @@ def test_fails_malformed_values_file(tmp_path: Path, text: str, needle: str) -> 
     assert "bad.yaml" in str(caught.value)
 
 
-def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+def _leaf_keys(schema: Obj, prefix: str = "") -> list[str]:
+    """Every key of the schema that takes a value (a map-valued key such as podLabels is one key)."""
     keys: list[str] = []
-    for key, value in data.items():
+    for key, field in schema.fields.items():
         path = f"{prefix}{key}"
-        keys += _leaf_keys(value, f"{path}.") if isinstance(value, dict) and value else [path]
+        keys += _leaf_keys(field, f"{path}.") if isinstance(field, Obj) else [path]
     return keys
 
 
 def test_readme_documents_every_values_key() -> None:
     readme = (REPO / "README.md").read_text()
-    for key in _leaf_keys(default_values()):
+    for key in _leaf_keys(SCHEMA):
         role, _, rest = key.partition(".")
         generic = f"<role>.{rest}" if role in ("orchestrator", "inference", "trainer") else key
         assert f"| `{key}` |" in readme or f"| `{generic}` |" in readme, key
