@@ -33,9 +33,9 @@ from prime_rl.launcher.config import RLConfig, component_config
 
 EXIT_FAILED = 1
 EXIT_CONFIG_ERROR = 2
-#: Never passed to the components: with IDLE_WHEN_DONE they would idle instead of exiting, and the
-#: launcher waits for them to exit.
-POD_ONLY_ENV = ("IDLE_WHEN_DONE", "HEARTBEAT_FILE")
+#: Never passed to the components: with IDLE_WHEN_DONE they would idle instead of exiting (the
+#: launcher waits for them to exit), and with one METRICS_PORT two of them would share a port.
+POD_ONLY_ENV = ("IDLE_WHEN_DONE", "HEARTBEAT_FILE", "METRICS_PORT")
 _print_lock = threading.Lock()
 
 
