@@ -127,6 +127,72 @@ def kueue(scope: Construct, name: str) -> PrimeRLExperiment:
     )
 
 
+@example("platform")
+def platform(scope: Construct, name: str) -> PrimeRLExperiment:
+    """multi-node with a platform team's settings: registry, identity, affinity, RDMA, monitoring, policy."""
+    return PrimeRLExperiment(
+        scope,
+        name,
+        name=name,
+        example="reverse-text",
+        image_pull_secrets=("registry-credentials",),
+        service_account_create=True,
+        service_account_annotations={
+            "iam.gke.io/gcp-service-account": "prime-rl@research.iam.gserviceaccount.com"
+        },
+        monitoring_pod_monitor_enabled=True,
+        monitoring_pod_monitor_labels={"release": "kube-prometheus-stack"},
+        network_policy_enabled=True,
+        inference=RoleProps(
+            replicas=2,
+            gpu_count=1,
+            topology_spread_constraints=(
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": {"role": "inference"}},
+                },
+            ),
+        ),
+        trainer=RoleProps(
+            replicas=2,
+            gpu_count=8,
+            cpu_request="32",
+            memory_request="256Gi",
+            rdma_enabled=True,
+            pod_annotations={"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+            affinity={
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "nvidia.com/gpu.product",
+                                        "operator": "In",
+                                        "values": ["NVIDIA-H100-80GB-HBM3", "NVIDIA-H200"],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+            pod_anti_affinity={
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "labelSelector": {
+                            "matchExpressions": [{"key": "role", "operator": "In", "values": ["trainer"]}]
+                        },
+                        "topologyKey": "kubernetes.io/hostname",
+                    }
+                ]
+            },
+        ),
+    )
+
+
 @example("distributed-training")
 def distributed_training(scope: Construct, name: str) -> PrimeRLExperiment:
     """80 trainer processes (10 pods x 8 GPUs) and 4 inference servers on a 4 TiB volume."""

@@ -141,6 +141,8 @@ def pod_monitor_manifest(
         metadata(instance, namespace, dict(labels)),
         spec={
             "podMetricsEndpoints": endpoints,
+            # Series carry the experiment and role, so dashboards can select one experiment.
+            "podTargetLabels": ["app.kubernetes.io/instance", "app.kubernetes.io/component"],
             "selector": {"matchLabels": experiment_selector(instance)},
         },
     )
