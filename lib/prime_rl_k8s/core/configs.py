@@ -113,7 +113,7 @@ def _dump_table(table: Mapping[str, Any], path: tuple[str, ...], field: str) -> 
             raise fail(field, key, "setting names that are non-empty strings")
         name = _key(key)
         if isinstance(value, Mapping):
-            sections.append(_dump_table(value, (*path, name), field))
+            sections.append(_dump_table(value, (*path, name), f"{field}.{key}"))
         else:
             lines.append(f"{name} = {_value(value, f'{field}.{key}')}")
     header = [f"[{'.'.join(path)}]"] if path and lines else []

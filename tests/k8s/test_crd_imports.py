@@ -1,6 +1,6 @@
-"""The JobSet class that `cdk8s import` generated (imports/) accepts what the render core writes.
+"""The classes `cdk8s import` generated (imports/: JobSet, PodMonitor) accept what the core writes.
 
-The construct creates the JobSet from the core's dict, for speed. Here every field of that dict
+The constructs create these objects from the core's dicts, for speed. Here every field of a dict
 is handed to the generated, typed class (struct by struct, quantities through its
 ``from_number``/``from_string``), and the manifest it renders must be the core's again: a field
 the typed class does not know, or would drop, fails.
@@ -21,6 +21,7 @@ from prime_rl_k8s import PrimeRLExperimentProps, RoleProps
 from prime_rl_k8s.core.experiment import ExperimentPlan
 
 from imports.jobset.io.x_k8s.jobset import JobSet, JobSetSpec
+from imports.monitoring.com.coreos.monitoring import PodMonitor, PodMonitorSpec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,10 +72,10 @@ def _typed(value: Any, hint: Any) -> Any:
     return value
 
 
-def _core_jobsets() -> list[dict[str, Any]]:
+def _core_objects(kind: str) -> list[dict[str, Any]]:
     docs = []
     for path in sorted((REPO / "dist").glob("*.k8s.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == "JobSet"]
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == kind]
     plan = ExperimentPlan(
         PrimeRLExperimentProps(
             name="typed",
@@ -82,28 +83,39 @@ def _core_jobsets() -> list[dict[str, Any]]:
             workload="jobset",
             jobset_ttl_seconds_after_finished=60,
             kueue_queue_name="q",
+            monitoring_pod_monitor_enabled=True,
+            monitoring_pod_monitor_interval="1m",
             inference=RoleProps(replicas=2, pod_anti_affinity="preferred", priority_class_name="p"),
             trainer=RoleProps(replicas=2, gpu_count=8, memory_limit="1Ti", pod_anti_affinity="required"),
         )
     )
-    docs += [d for d in plan.manifests() if d["kind"] == "JobSet"]
+    docs += [d for d in plan.manifests() if d["kind"] == kind]
     return docs
 
 
-@pytest.mark.parametrize("jobset", _core_jobsets(), ids=lambda d: d["metadata"]["name"])
-def test_generated_jobset_class_renders_what_the_core_renders(jobset: dict[str, Any]) -> None:
-    spec = _typed(jobset["spec"], JobSetSpec)
-    metadata = jobset["metadata"]
-    rendered = JobSet.manifest(
+GENERATED = {"JobSet": (JobSet, JobSetSpec), "PodMonitor": (PodMonitor, PodMonitorSpec)}
+CASES = [(kind, doc) for kind in GENERATED for doc in _core_objects(kind)]
+
+
+@pytest.mark.parametrize(("kind", "document"), CASES, ids=[f"{k}-{d['metadata']['name']}" for k, d in CASES])
+def test_generated_class_renders_what_the_core_renders(kind: str, document: dict[str, Any]) -> None:
+    cls, spec_cls = GENERATED[kind]
+    spec = _typed(document["spec"], spec_cls)
+    metadata = document["metadata"]
+    rendered = cls.manifest(
         metadata={"name": metadata["name"], "namespace": metadata["namespace"], "labels": metadata["labels"]},
         spec=spec,
     )
-    assert rendered["apiVersion"] == jobset["apiVersion"] and rendered["kind"] == jobset["kind"]
-    assert rendered["spec"] == jobset["spec"]
+    assert rendered["apiVersion"] == document["apiVersion"] and rendered["kind"] == kind
+    assert rendered["spec"] == document["spec"]
+
+
+def test_every_generated_kind_is_covered() -> None:
+    assert {kind for kind, _ in CASES} == set(GENERATED)
 
 
 def test_typed_conversion_refuses_a_field_the_class_lacks() -> None:
-    jobset = _core_jobsets()[0]
+    jobset = _core_objects("JobSet")[0]
     broken = {**jobset["spec"], "startupPolicy": {"startupPolicyOrder": "InOrder", "gate": "x"}}
     with pytest.raises(AssertionError, match="has no field"):
         _typed(broken, JobSetSpec)
