@@ -12,9 +12,9 @@ import cdk8s
 import kubernetes_validate
 import pytest
 import yaml
+from cli_run import refused, synth
 from crd_schemas import validate_custom_resource
 from prime_rl_k8s import PrimeRLConfigError, PrimeRLExperiment, RoleProps
-from prime_rl_k8s.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "k8s"
@@ -26,28 +26,6 @@ TRAINER_BLOCK = {
         }
     ]
 }
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def synth(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
-    code, out, err = run(["synth", "exp", *args], capsys)
-    assert (code, err) == (0, ""), err
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    code, out, err = run(["synth", "exp", *args], capsys)
-    assert (code, out) == (2, ""), err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def values_file(tmp_path: Path, values: dict[str, Any]) -> str:

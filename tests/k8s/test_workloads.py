@@ -16,36 +16,13 @@ from typing import Any
 import cdk8s
 import pytest
 import yaml
+from cli_run import refused, synth
 from crd_schemas import validate_custom_resource
 from prime_rl_k8s import PrimeRLConfigError, PrimeRLExperiment, RoleProps
-from prime_rl_k8s.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "k8s"
 VERSION = version("prime-rl-k8s")
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def synth(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
-    code, out, err = run(["synth", "exp", *args], capsys)
-    assert (code, err) == (0, ""), err
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """The one line a refused render prints (exit status 2, nothing on stdout)."""
-    code, out, err = run(["synth", "exp", *args], capsys)
-    assert (code, out) == (2, ""), err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def kind(docs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -40,17 +39,19 @@ from .validation import (
     config_error,
     fail,
     parse_quantity,
+    require_annotations,
     require_base_url,
     require_bool,
     require_data_mount_path,
     require_dns1035_label,
     require_dns1123_label,
     require_dns1123_subdomain,
+    require_duration,
     require_image,
     require_int,
-    require_label_key,
     require_label_value,
     require_labels,
+    require_list,
     require_one_of,
     require_port,
     require_quantity,
@@ -450,7 +451,7 @@ class ExperimentPlan:
 
     def _platform(self, props: PrimeRLExperimentProps, enabled: Mapping[str, RoleProps]) -> None:
         """Checks the service account, policy and monitoring props."""
-        self.image_pull_secrets = list(_sequence(props.image_pull_secrets, "image_pull_secrets"))
+        self.image_pull_secrets = list(require_list(props.image_pull_secrets, "image_pull_secrets"))
         create = require_bool(props.service_account_create, "service_account_create")
         name = props.service_account_name
         if name is not None:
@@ -596,9 +597,9 @@ class ExperimentPlan:
             annotations[configs.CHECKSUM_ANNOTATION] = configs.checksum(self.config_data[role])
         extra_volumes = [
             volume_shape(volume, f"{role}.extra_volumes[{index}]")
-            for index, volume in enumerate(_sequence(props.extra_volumes, f"{role}.extra_volumes"))
+            for index, volume in enumerate(require_list(props.extra_volumes, f"{role}.extra_volumes"))
         ]
-        for index, mount in enumerate(_sequence(props.extra_volume_mounts, f"{role}.extra_volume_mounts")):
+        for index, mount in enumerate(require_list(props.extra_volume_mounts, f"{role}.extra_volume_mounts")):
             field = f"{role}.extra_volume_mounts[{index}]"
             check_mount_volume(mount_shape(mount, field), [*volumes, *extra_volumes], field)
         volumes.extend(extra_volumes)
@@ -758,35 +759,10 @@ class ExperimentPlan:
         return env
 
 
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h))+$")
-
-
-def require_duration(value: Any, field: str) -> str:
-    """A Prometheus duration such as 30s or 1m30s."""
-    if not isinstance(value, str) or not _DURATION.match(value):
-        raise fail(field, value, "a Prometheus duration such as 15s, 1m or 1m30s")
-    return value
-
-
-def require_annotations(value: Any, field: str) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise fail(field, value, "a mapping of annotation keys to strings")
-    for key, item in value.items():
-        require_label_key(key, f"{field} key")
-        require_str(item, f"{field}.{key}")
-    return dict(value)
-
-
 def _reads_config(command: Sequence[str] | str, files: Sequence[str]) -> bool:
     """Whether a user's command reads the mounted config: through $CONFIG_FILES or by path."""
     text = command if isinstance(command, str) else command_text(command)
     return "CONFIG_FILES" in text or all(path in text for path in files)
-
-
-def _sequence(value: Any, field: str) -> Sequence[Any]:
-    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
-        raise fail(field, value, "a list")
-    return value
 
 
 def _mapping(value: Any, field: str) -> Mapping[str, Any]:

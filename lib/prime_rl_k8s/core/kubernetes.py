@@ -16,7 +16,8 @@ from .validation import (
     require_dns1123_subdomain,
     require_int,
     require_label_key,
-    require_label_value,
+    require_labels,
+    require_list,
     require_one_of,
     require_str,
 )
@@ -44,20 +45,9 @@ def _boolean(value: Any, field: str) -> bool:
 
 def _list(item: Check) -> Check:
     def check(value: Any, field: str) -> list[Any]:
-        if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
-            raise fail(field, value, "a list")
-        return [item(entry, f"{field}[{index}]") for index, entry in enumerate(value)]
+        return [item(entry, f"{field}[{index}]") for index, entry in enumerate(require_list(value, field))]
 
     return check
-
-
-def _labels(value: Any, field: str) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise fail(field, value, "a mapping of label keys to values")
-    return {
-        require_label_key(key, f"{field} key"): require_label_value(item, f"{field}.{key}")
-        for key, item in value.items()
-    }
 
 
 def _object(fields: Mapping[str, Check], required: Sequence[str] = ()) -> Check:
@@ -83,7 +73,7 @@ _label_requirement = _object(
     {"key": require_label_key, "operator": _enum(*_LABEL_OPERATORS), "values": _list(_string)},
     required=("key", "operator"),
 )
-label_selector = _object({"matchLabels": _labels, "matchExpressions": _list(_label_requirement)})
+label_selector = _object({"matchLabels": require_labels, "matchExpressions": _list(_label_requirement)})
 _node_requirement = _object(
     {"key": _string, "operator": _enum(*_LABEL_OPERATORS, "Gt", "Lt"), "values": _list(_string)},
     required=("key", "operator"),

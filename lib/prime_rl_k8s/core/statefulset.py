@@ -42,6 +42,7 @@ from .validation import (
     require_label_key,
     require_label_value,
     require_labels,
+    require_list,
     require_mount_path,
     require_number,
     require_one_of,
@@ -265,7 +266,7 @@ class GpuStatefulSetModel:
         self.env_from = kubernetes.checked_list(props.env_from, f("env_from"), kubernetes.env_from_source)
         self.image_pull_secrets = [
             require_dns1123_subdomain(name, f"{f('image_pull_secrets')}[{index}]")
-            for index, name in enumerate(_sequence(props.image_pull_secrets, f("image_pull_secrets")))
+            for index, name in enumerate(require_list(props.image_pull_secrets, f("image_pull_secrets")))
         ]
         self.service_account_name = (
             None
@@ -274,16 +275,16 @@ class GpuStatefulSetModel:
         )
         self.capabilities_add = [
             require_one_of(cap, f"{f('capabilities_add')}[{index}]", CAPABILITIES)
-            for index, cap in enumerate(_sequence(props.capabilities_add, f("capabilities_add")))
+            for index, cap in enumerate(require_list(props.capabilities_add, f("capabilities_add")))
         ]
         self.read_only_root_filesystem = require_bool(
             props.read_only_root_filesystem, f("read_only_root_filesystem")
         )
         self.volumes: list[dict[str, Any]] = []
         self.volume_mounts: list[dict[str, Any]] = []
-        for index, volume in enumerate(_sequence(props.volumes, f("volumes"))):
+        for index, volume in enumerate(require_list(props.volumes, f("volumes"))):
             self.volumes.append(self._volume(volume, f"{f('volumes')}[{index}]"))
-        for index, mount in enumerate(_sequence(props.volume_mounts, f("volume_mounts"))):
+        for index, mount in enumerate(require_list(props.volume_mounts, f("volume_mounts"))):
             self.volume_mounts.append(self._mount(mount, f"{f('volume_mounts')}[{index}]"))
         self._shm_volume()
         if self.read_only_root_filesystem:
@@ -733,12 +734,6 @@ def check_mount_volume(mount: Mapping[str, Any], volumes: Sequence[Mapping[str, 
             mount["name"],
             "the name of one of the pod's volumes: " + ", ".join(sorted(names)),
         )
-
-
-def _sequence(value: Any, field: str) -> Sequence[Any]:
-    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
-        raise fail(field, value, "a list")
-    return value
 
 
 def _toleration(value: Any, field: str) -> dict[str, Any]:

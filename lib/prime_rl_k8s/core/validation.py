@@ -222,6 +222,13 @@ def require_labels(value: Any, field: str) -> dict[str, str]:
     }
 
 
+def require_list(value: Any, field: str) -> Sequence[Any]:
+    """A list (a string or a mapping is not one, although Python would iterate them)."""
+    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
+        raise fail(field, value, "a list")
+    return value
+
+
 def require_env_name(value: Any, field: str) -> str:
     return require_text(
         value,
@@ -418,3 +425,23 @@ def require_data_mount_path(value: object, field: str) -> str:
                 f"{path} would hide {image_path}",
             )
     return path
+
+
+_DURATION = re.compile(r"^([0-9]+(ms|s|m|h))+$")
+
+
+def require_duration(value: Any, field: str) -> str:
+    """A Prometheus duration such as 30s or 1m30s."""
+    if not isinstance(value, str) or not _DURATION.match(value):
+        raise fail(field, value, "a Prometheus duration such as 15s, 1m or 1m30s")
+    return value
+
+
+def require_annotations(value: Any, field: str) -> dict[str, str]:
+    """A mapping of annotation keys (label-key syntax) to any strings."""
+    if not isinstance(value, Mapping):
+        raise fail(field, value, "a mapping of annotation keys to strings")
+    for key, item in value.items():
+        require_label_key(key, f"{field} key")
+        require_str(item, f"{field}.{key}")
+    return dict(value)

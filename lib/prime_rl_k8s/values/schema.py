@@ -52,6 +52,7 @@ from ..core.validation import (
     require_command,
     require_dns1123_label,
     require_dns1123_subdomain,
+    require_duration,
     require_env_name,
     require_image_repository,
     require_image_tag,
@@ -61,7 +62,6 @@ from ..core.validation import (
     require_mount_path,
     require_number,
     require_run_id,
-    require_str,
 )
 from .fields import Bool, Enum, Field, Int, ListOf, Obj, Quantity, Text
 
@@ -248,7 +248,7 @@ SCHEMA = Obj(
                 "podMonitor": Obj(
                     {
                         "enabled": Bool(False),
-                        "interval": Field("30s", require_str),
+                        "interval": Field("30s", require_duration),
                         "labels": Field({}, lambda v, p: require_labels({} if v is None else v, p)),
                     }
                 ),
