@@ -294,7 +294,9 @@ def smoke(scope: Construct, name: str) -> PrimeRLExperiment:
         storage_class_name=None,
         storage_access_modes=("ReadWriteOnce",),
         storage_size="5Gi",
-        orchestrator=RoleProps(cpu_request="250m", memory_request="1Gi", memory_limit="2Gi"),
+        orchestrator=RoleProps(
+            env={"HF_DATASETS_OFFLINE": "1"}, cpu_request="250m", memory_request="1Gi", memory_limit="2Gi"
+        ),
         inference=RoleProps(
             gpu_count=0,
             env={"VLLM_CPU_KVCACHE_SPACE": "1"},
