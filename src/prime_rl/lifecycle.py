@@ -199,7 +199,12 @@ class Lifecycle:
 def lifecycle_from_env(prog: str) -> Lifecycle:
     """`Lifecycle.from_env` for entry points: a bad value exits 2 with one line, like a config error."""
     try:
-        return Lifecycle.from_env()
+        lifecycle = Lifecycle.from_env()
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG_ERROR) from None
+    if lifecycle.heartbeat_file is not None:
+        # A restarted container finds its predecessor's beat in the pod's /tmp: remove it, so the
+        # startup probe waits for this process's own loop.
+        lifecycle.heartbeat_file.unlink(missing_ok=True)
+    return lifecycle

@@ -432,3 +432,100 @@ def test_fails_bad_platform_props(chart: cdk8s.Chart) -> None:
         PrimeRLExperiment(chart, "b", name="exp", metrics_port=0)
     with pytest.raises(PrimeRLConfigError, match=r"^service_account_name must be a DNS-1123 subdomain"):
         PrimeRLExperiment(chart, "c", name="exp", service_account_name="Runner")
+
+
+@pytest.mark.parametrize(
+    ("sets", "needle"),
+    [
+        (
+            ["trainer.extraVolumes[0].name=dshm", "trainer.extraVolumes[0].emptyDir.medium=Memory"],
+            "trainer.extraVolumes[0].name must be a name not used already: dshm, shared-data, tmp",
+        ),
+        (
+            [
+                "trainer.extraVolumes[0].name=c",
+                "trainer.extraVolumes[0].emptyDir.medium=Memory",
+                "trainer.extraVolumeMounts[0].name=c",
+                "trainer.extraVolumeMounts[0].mountPath=/tmp",
+            ],
+            "extraVolumeMounts[0].mountPath must be a path not mounted already: /data, /dev/shm, /tmp",
+        ),
+        (
+            ["networkPolicy.extraEgress[0].ports[0].port=70000"],
+            "networkPolicy.extraEgress[0].ports[0].port must be",
+        ),
+        (["networkPolicy.extraEgress[0].to[0].ipBlock.cidr=notacidr"], "must be a CIDR such as 10.0.0.0/8"),
+        (
+            [
+                "networkPolicy.extraEgress[0].ports[0].port=90",
+                "networkPolicy.extraEgress[0].ports[0].endPort=80",
+            ],
+            "networkPolicy.extraEgress[0].ports[0].endPort must be at least port",
+        ),
+        (
+            [
+                "networkPolicy.inferenceClients[0].podSelector.matchExpressions[0].key=app",
+                "networkPolicy.inferenceClients[0].podSelector.matchExpressions[0].operator=In",
+            ],
+            "matchExpressions[0].values must be a non-empty list with operator In",
+        ),
+        (
+            [
+                "networkPolicy.inferenceClients[0].ipBlock.cidr=10.0.0.0/8",
+                "networkPolicy.inferenceClients[0].podSelector.matchLabels.app=x",
+            ],
+            "networkPolicy.inferenceClients[0] must be an ipBlock alone",
+        ),
+        (
+            ["trainer.topologySpreadConstraints[0].maxSkew=1"],
+            "trainer.topologySpreadConstraints[0].topologyKey must be set, got None",
+        ),
+        (
+            ["trainer.rdma.enabled=true", "trainer.rdma.resourceName=rdma"],
+            "trainer.rdma.resourceName must be an extended resource name",
+        ),
+        (
+            ["trainer.autoStart=true", "trainer.probes.liveness.periodSeconds=5"],
+            "trainer.probes.liveness.periodSeconds must be at least 10",
+        ),
+    ],
+)
+def test_fails_bad_platform_settings(
+    sets: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [arg for expression in sets for arg in ("--set", expression)]
+    assert needle in refused(capsys, *args)
+
+
+def test_fails_configs_that_move_the_output_dir_or_the_checksum(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    values = {"trainer": {"config": {"output_dir": "/tmp/x"}}}
+    assert "trainer.config sets output_dir" in refused(capsys, "-f", values_file(tmp_path, values))
+    values = {"trainer": {"config": {"max_steps": 1}, "podAnnotations": {"prime-rl.io/config-sha256": "x"}}}
+    assert "trainer.podAnnotations.prime-rl.io/config-sha256 must be absent" in refused(
+        capsys, "-f", values_file(tmp_path, values)
+    )
+    assert "--set-file must be KEY=PATH with a values key" in refused(capsys, "--set-file", "a..b=/dev/null")
+
+
+def test_experiment_wide_objects_carry_the_standard_labels(capsys: pytest.CaptureFixture[str]) -> None:
+    docs = synth(
+        capsys,
+        "-f",
+        str(EXAMPLES / "reverse-text.yaml"),
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "serviceAccount.create=true",
+    )
+    for kind in ("ConfigMap", "NetworkPolicy", "ServiceAccount"):
+        for doc in (d for d in docs if d["kind"] == kind):
+            labels = doc["metadata"]["labels"]
+            assert labels["app.kubernetes.io/managed-by"] == "cdk8s" and labels["app"] == "prime-rl", kind
+    scrape = get(docs, "NetworkPolicy", "exp")["spec"]["ingress"][1]
+    # Without a PodMonitor only the metrics port opens to the scraper, not the inference API.
+    assert scrape["ports"] == [{"port": 9464, "protocol": "TCP"}]
+    assert get(docs, "NetworkPolicy", "exp")["spec"]["egress"][1] == {
+        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    }

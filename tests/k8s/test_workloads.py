@@ -418,3 +418,29 @@ def test_fails_bad_workload_props(chart: cdk8s.Chart) -> None:
         PrimeRLConfigError, match=r"^jobset_ttl_seconds_after_finished must be at least 0, got -1$"
     ):
         PrimeRLExperiment(chart, "c", name="exp", workload="jobset", jobset_ttl_seconds_after_finished=-1)
+
+
+def test_commands_that_agree_in_other_words_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    base = (*TRAINER_AUTOSTART, "--set", "trainer.gpu.count=1")
+    synth(
+        capsys,
+        *base,
+        "--set",
+        "trainer.command=python -m torch.distributed.run -m prime_rl.trainer.rl.train @ t.toml",
+    )
+    synth(
+        capsys,
+        *TRAINER_AUTOSTART,
+        "--set-string",
+        "trainer.command=torchrun --nproc-per-node=$NGPU -m x @ t.toml",
+    )
+
+
+def test_fails_output_dir_that_climbs_out(capsys: pytest.CaptureFixture[str]) -> None:
+    err = refused(
+        capsys,
+        *TRAINER_AUTOSTART,
+        "--set",
+        "trainer.command=trainer @ t.toml --output-dir /data/outputs/exp/../other",
+    )
+    assert "trainer.command must be no --output-dir" in err

@@ -22,7 +22,7 @@ from vllm_server import child_env, free_port, log_tail, stop_group
 from prime_rl import layout
 from prime_rl.config import ConfigError, load_config
 from prime_rl.inference.config import InferenceConfig
-from prime_rl.lifecycle import Heartbeat, Lifecycle
+from prime_rl.lifecycle import Heartbeat, Lifecycle, lifecycle_from_env
 from prime_rl.trainer.errors import TrainerError
 from prime_rl.trainer.rollouts import wait_for_rollout
 
@@ -366,3 +366,15 @@ def test_a_failing_orchestrator_fails_even_with_idle_when_done(tiny_model_dir: P
     assert heartbeat.is_file()
     assert layout.read_run(out)["run_id"] == "new-run"
     assert layout.finished_step(out, "orchestrator", "new-run") is None
+
+
+def test_a_restarted_process_removes_its_predecessors_heartbeat(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The pod's /tmp outlives a container restart: the startup probe must wait for the new loop."""
+    stale = tmp_path / "prime-rl" / "heartbeat"
+    Heartbeat(stale).beat()
+    monkeypatch.setenv("HEARTBEAT_FILE", str(stale))
+    lifecycle = lifecycle_from_env("trainer")
+    assert lifecycle.heartbeat_file == stale
+    assert not stale.exists()

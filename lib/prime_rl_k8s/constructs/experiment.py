@@ -60,7 +60,7 @@ class PrimeRLExperiment(Construct):
       ``wandb-api-key`` and ``hf-token`` of that Secret (optional refs: pods start without them).
     - ``external_inference_urls``: default none; base URLs (``http://host:port/v1``) the
       orchestrator and trainer use instead of this experiment's inference pods.
-    - ``run_as_user``: default ``1000`` (the image's uid): every pod runs as that uid with
+    - ``run_as_user``: default ``10001`` (the image's uid): every pod runs as that uid with
       ``runAsNonRoot``. ``0`` runs every pod as root and ``None`` leaves the user to the image;
       neither sets ``runAsNonRoot``. See :class:`GpuStatefulSet`.
     - ``max_async_level``: default 1; how many steps the policy that samples may lag the trainer.
@@ -78,7 +78,8 @@ class PrimeRLExperiment(Construct):
       (default 3). ``jobset_ttl_seconds_after_finished``: default none (a finished JobSet stays
       until deleted); else deleted that many seconds after it finishes.
     - ``kueue_queue_name``: default none; the Kueue LocalQueue (label
-      ``kueue.x-k8s.io/queue-name`` on the JobSet, or on each StatefulSet), so Kueue admits the
+      ``kueue.x-k8s.io/queue-name`` on the JobSet, or on each StatefulSet, which Kueue then admits
+      one by one: only a JobSet is admitted as one unit), so Kueue admits the
       experiment's pods together or not at all.
     - ``trainer_pytorch_cuda_alloc_conf``: default ``expandable_segments:True``
       (``PYTORCH_CUDA_ALLOC_CONF`` of the trainer, against CUDA memory fragmentation).

@@ -80,9 +80,6 @@ class GpuStatefulSet(GpuPods):
       (``IPC_LOCK`` for RDMA).
     - ``read_only_root_filesystem``: default ``False``; ``True`` makes the container's root
       filesystem read-only and mounts a writable ``emptyDir`` at ``/tmp``.
-
-    Requests and limits: GPU pods are Guaranteed, so a CPU or memory request without a limit (or a
-    limit without a request) is used for both.
     - ``shared_data``: a :class:`SharedDataVolume` to mount in every pod.
     - ``volumes``/``volume_mounts``: default none; more pod volumes and container mounts in
       Kubernetes JSON, after the shared volume and before ``/dev/shm``.
@@ -100,11 +97,14 @@ class GpuStatefulSet(GpuPods):
       instead of evicting one pod of a running gang.
     - ``termination_grace_period_seconds``: default ``None`` (Kubernetes' 30 s): how long a pod may
       take to stop after SIGTERM before it is killed.
-    - ``run_as_user``: default ``1000`` (the uid the PRIME-RL images use): pods run as that uid with
+    - ``run_as_user``: default ``10001`` (the uid the PRIME-RL images use): pods run as that uid with
       ``runAsNonRoot``, so the kubelet refuses to start them as root. ``0`` runs them as root and
       ``None`` leaves the user to the image; neither sets ``runAsNonRoot`` (the kubelet would refuse
       a root user, and it cannot tell whether an image's named user is root).
     - ``cluster_domain``: default ``"cluster.local"``, used in FQDNs.
+
+    Requests and limits: GPU pods are Guaranteed, so a CPU or memory request without a limit (or a
+    limit without a request) is used for both.
 
     Every pod gets ``POD_NAME``, ``POD_IP``, ``POD_NAMESPACE``, ``POD_INDEX`` (downward API),
     ``ROLE``, ``STATEFUL_REPLICAS`` and ``HEADLESS_SERVICE`` (the headless Service FQDN).

@@ -7,6 +7,7 @@ gets) and the output directory (each experiment owns one directory of the shared
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Sequence
 
@@ -38,7 +39,7 @@ def check_torchrun_processes(argv: Sequence[str], gpu_count: int, command_field:
     if gpu_count < 1 or not _TORCHRUN.search(text):
         return
     counts = [_unquoted(value) for value in _NPROC.findall(text)]
-    if not counts:
+    if not counts and gpu_count > 1:
         raise config_error(
             "{0} runs torchrun without --nproc-per-node; pass --nproc-per-node="
             + str(gpu_count)
@@ -47,7 +48,8 @@ def check_torchrun_processes(argv: Sequence[str], gpu_count: int, command_field:
             gpu_field,
         )
     for count in counts:
-        if count != str(gpu_count) and count not in _PER_GPU:
+        # A variable is the user's to set; a number must be the pod's GPUs.
+        if count != str(gpu_count) and count not in _PER_GPU and not count.startswith("$"):
             raise config_error(
                 "{0} passes --nproc-per-node="
                 + escape(count)
@@ -82,8 +84,11 @@ def check_port(argv: Sequence[str], port: int | None, command_field: str, port_f
 def check_output_dir(argv: Sequence[str], output_dir: str, command_field: str) -> None:
     """A literal ``--output-dir`` must stay inside the experiment's own directory."""
     for value in _OUTPUT_DIR.findall(command_text(argv)):
-        value = _unquoted(value).rstrip("/")
-        if value.startswith("$") or value == output_dir or value.startswith(output_dir + "/"):
+        value = _unquoted(value)
+        if value.startswith("$"):
+            continue
+        value = posixpath.normpath(value)
+        if value == output_dir or value.startswith(output_dir + "/"):
             continue
         raise fail(
             command_field,

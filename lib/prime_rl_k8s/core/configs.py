@@ -28,7 +28,10 @@ ROLE_FILE = "config.toml"
 #: The pod annotation whose change restarts the pods when their config changes.
 CHECKSUM_ANNOTATION = "prime-rl.io/config-sha256"
 #: Runtime settings that come from one experiment-wide prop and may not be set per config.
-RESERVED_KEYS = {"max_async_level": "max_async_level (config.maxAsyncLevel)"}
+RESERVED_KEYS = {
+    "max_async_level": "max_async_level (config.maxAsyncLevel)",
+    "output_dir": "nothing: every experiment writes to OUTPUT_DIR, <mount path>/outputs/<name>",
+}
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -50,7 +53,7 @@ def toml_text(value: Any, field: str) -> tuple[str, dict[str, Any]]:
             raise config_error(
                 "{0} sets "
                 + escape(key)
-                + ", which orchestrator and trainer must share; set "
+                + ", which the deployment sets for every role; set "
                 + escape(RESERVED_KEYS[normalized])
                 + " instead",
                 field,

@@ -13,7 +13,7 @@ from . import configs, kubernetes, platform
 from .commands import check_output_dir, check_port, check_torchrun_processes, command_text
 from .env import MAX_ENV_STRING_BYTES, EnvValue, SecretKeyRef
 from .jobset import DEFAULT_MAX_RESTARTS, JobSetModel, jobset_address
-from .naming import DEFAULT_CLUSTER_DOMAIN
+from .naming import DEFAULT_CLUSTER_DOMAIN, instance_labels
 from .presets import INFERENCE, ORCHESTRATOR, ROLES, TRAINER, ExamplePreset, get_preset
 from .probes import (
     DEFAULT_PROBES,
@@ -26,6 +26,8 @@ from .probes import (
 from .statefulset import (
     DEFAULT_RUN_AS_USER,
     DEFAULT_TOPOLOGY_KEY,
+    SHM_VOLUME_NAME,
+    TMP_VOLUME_NAME,
     GpuStatefulSetModel,
     GpuStatefulSetProps,
     PodAddress,
@@ -47,6 +49,7 @@ from .validation import (
     require_dns1123_label,
     require_dns1123_subdomain,
     require_duration,
+    require_extended_resource,
     require_image,
     require_int,
     require_label_value,
@@ -278,6 +281,8 @@ class ExperimentPlan:
         self.labels = {**require_labels(props.labels, "labels"), "example": props.example}
         roles = {role: _role_props(getattr(props, role), role) for role in ROLES}
         enabled = {role: role_props for role, role_props in roles.items() if role_props.enabled}
+        #: Roles with the RDMA profile.
+        self.rdma_roles: set[str] = set()
         self._platform(props, enabled)
         self._configs(props, enabled)
 
@@ -390,8 +395,8 @@ class ExperimentPlan:
     # -- objects around the workloads -------------------------------------------------------------
     @property
     def object_labels(self) -> dict[str, str]:
-        """Labels of the experiment-wide objects (service account, policies, PodMonitor)."""
-        return {**platform.experiment_selector(self.name), **self.labels}
+        """Labels of the experiment-wide objects (service account, ConfigMaps, policies, PodMonitor)."""
+        return {**instance_labels(self.name), **self.labels}
 
     def service_account_manifest(self) -> dict[str, Any]:
         assert self.service_account is not None
@@ -411,10 +416,11 @@ class ExperimentPlan:
     def network_policy_manifests(self) -> list[dict[str, Any]]:
         if not self.network_policy_enabled:
             return []
-        # What Prometheus scrapes: the metrics ports, and vLLM's /metrics on the inference API port.
+        # What Prometheus scrapes: the metrics ports, and with the PodMonitor vLLM's /metrics, which
+        # is on the inference API port (so that port opens to the scraper only then).
         metrics_ports = {model.ports["metrics"] for model in self.models.values() if "metrics" in model.ports}
         inference = self.models.get(INFERENCE)
-        if inference is not None and "http" in inference.ports:
+        if self.pod_monitor_enabled and inference is not None and "http" in inference.ports:
             metrics_ports.add(inference.ports["http"])
         docs = [
             platform.network_policy_manifest(
@@ -592,22 +598,45 @@ class ExperimentPlan:
         mounts = list(shared.get("volume_mounts", ()))
         annotations = dict(_mapping(props.pod_annotations, f"{role}.pod_annotations"))
         if role in self.config_data:
+            if configs.CHECKSUM_ANNOTATION in annotations:
+                raise fail(
+                    f"{role}.pod_annotations.{configs.CHECKSUM_ANNOTATION}",
+                    annotations[configs.CHECKSUM_ANNOTATION],
+                    "absent; it is the checksum of the role's config",
+                )
             volumes.append({"configMap": {"name": self.config_map_name(role)}, "name": "config"})
             mounts.append({"mountPath": configs.CONFIG_DIR, "name": "config", "readOnly": True})
             annotations[configs.CHECKSUM_ANNOTATION] = configs.checksum(self.config_data[role])
-        extra_volumes = [
-            volume_shape(volume, f"{role}.extra_volumes[{index}]")
-            for index, volume in enumerate(require_list(props.extra_volumes, f"{role}.extra_volumes"))
-        ]
+        # The pods' own volumes and paths are taken: an extra one may not reuse them.
+        names = {volume["name"] for volume in volumes} | {SHM_VOLUME_NAME, TMP_VOLUME_NAME}
+        paths = {mount["mountPath"] for mount in mounts} | {"/dev/shm", "/tmp"}
+        extra_volumes: list[dict[str, Any]] = []
+        for index, volume in enumerate(require_list(props.extra_volumes, f"{role}.extra_volumes")):
+            field = f"{role}.extra_volumes[{index}]"
+            entry = volume_shape(volume, field)
+            if entry["name"] in names:
+                raise fail(
+                    f"{field}.name", entry["name"], "a name not used already: " + ", ".join(sorted(names))
+                )
+            names.add(entry["name"])
+            extra_volumes.append(entry)
         for index, mount in enumerate(require_list(props.extra_volume_mounts, f"{role}.extra_volume_mounts")):
             field = f"{role}.extra_volume_mounts[{index}]"
-            check_mount_volume(mount_shape(mount, field), [*volumes, *extra_volumes], field)
+            entry = mount_shape(mount, field)
+            if entry["mountPath"] in paths:
+                raise fail(
+                    f"{field}.mountPath",
+                    entry["mountPath"],
+                    "a path not mounted already: " + ", ".join(sorted(paths)),
+                )
+            paths.add(entry["mountPath"])
+            check_mount_volume(entry, [*volumes, *extra_volumes], field)
         volumes.extend(extra_volumes)
         mounts.extend(props.extra_volume_mounts)
         extra_resources = dict(_mapping(props.extra_resources, f"{role}.extra_resources"))
         capabilities: list[str] = []
         if require_bool(props.rdma_enabled, f"{role}.rdma_enabled"):
-            resource = props.rdma_resource_name
+            resource = require_extended_resource(props.rdma_resource_name, f"{role}.rdma_resource_name")
             if resource in extra_resources:
                 raise config_error(
                     "{0} and {1} both set " + escape(str(resource)),
@@ -616,6 +645,7 @@ class ExperimentPlan:
                 )
             extra_resources[resource] = 1
             capabilities.append("IPC_LOCK")
+            self.rdma_roles.add(role)
         return GpuStatefulSetProps(
             instance=self.name,
             component=role,
@@ -741,7 +771,7 @@ class ExperimentPlan:
             env["PYTORCH_CUDA_ALLOC_CONF"] = self.pytorch_cuda_alloc_conf
         if "metrics" in props.ports:
             env["METRICS_PORT"] = str(props.ports["metrics"])
-        if "IPC_LOCK" in props.capabilities_add:
+        if role in self.rdma_roles:
             env["NCCL_IB_DISABLE"] = "0"
         config_files = self._config_files(role)
         if config_files:

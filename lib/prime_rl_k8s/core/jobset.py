@@ -72,7 +72,8 @@ class JobSetModel:
     """The JobSet of one experiment, rendered from its roles' validated pod models.
 
     ``roles`` are in start order (inference first, trainer last); ``success_role`` is the
-    replicated job whose success completes the JobSet (None: it runs until deleted).
+    replicated job whose success completes the JobSet. None leaves JobSet's default (every job
+    must succeed), which inference servers never do: such a JobSet runs until deleted or failed.
     """
 
     def __init__(

@@ -47,15 +47,8 @@ def network_policy_manifest(
     """The experiment's pods reach each other, DNS, (optionally) HTTPS outside the cluster, and the
     Prometheus scraper reaches their metrics ports; nothing else gets in or out."""
     own = {"podSelector": {"matchLabels": experiment_selector(instance)}}
-    dns = {
-        "to": [
-            {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-            }
-        ],
-        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
-    }
+    # DNS on port 53 wherever the resolver runs (CoreDNS, NodeLocal DNSCache, OpenShift DNS).
+    dns = {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
     egress: list[dict[str, Any]] = [{"to": [own]}, dns]
     if allow_model_hub:
         egress.append(

@@ -16,6 +16,8 @@ from .validation import fail, require_int
 #: Where the trainer and the orchestrator keep their heartbeat (pod-local, one file per pod).
 HEARTBEAT_FILE = "/tmp/prime-rl/heartbeat"
 PROBE_KINDS = ("startup", "liveness", "readiness")
+#: The shortest heartbeat liveness period: twice the runtime's longest pause between beats.
+MIN_HEARTBEAT_PERIOD_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,13 @@ def render_probes(
                 raise fail(f"{role}.port", None, "a port for the inference server's health probes")
             check: dict[str, Any] = {"httpGet": {"path": "/health", "port": port_name}}
         elif kind == "liveness":
+            if timing.period_seconds < MIN_HEARTBEAT_PERIOD_SECONDS:
+                raise fail(
+                    f"{role}.liveness_probe.period_seconds",
+                    timing.period_seconds,
+                    f"at least {MIN_HEARTBEAT_PERIOD_SECONDS}: a heartbeat older than the period fails "
+                    "the probe, and the runtime touches it every 5 seconds while it waits",
+                )
             check = {"exec": {"command": heartbeat_fresh_command(timing.period_seconds)}}
         else:
             check = {"exec": {"command": ["sh", "-c", 'test -e "$HEARTBEAT_FILE"']}}

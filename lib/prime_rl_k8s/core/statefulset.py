@@ -30,13 +30,13 @@ from .validation import (
     TOLERATION_OPERATORS,
     config_error,
     fail,
-    is_label_key,
     parse_quantity,
     require_bool,
     require_command,
     require_dns1035_label,
     require_dns1123_label,
     require_dns1123_subdomain,
+    require_extended_resource,
     require_generated_name,
     require_int,
     require_label_key,
@@ -289,8 +289,7 @@ class GpuStatefulSetModel:
         self._shm_volume()
         if self.read_only_root_filesystem:
             # Python, torch, Triton and vLLM write temporary files and caches: /tmp stays writable.
-            self.volumes.append({"emptyDir": {}, "name": TMP_VOLUME_NAME})
-            self.volume_mounts.append({"mountPath": "/tmp", "name": TMP_VOLUME_NAME})
+            self._add_own_volume({"emptyDir": {}, "name": TMP_VOLUME_NAME}, "/tmp")
         self.probes = {
             key: self._probe(value, f(prop))
             for key, prop, value in (
@@ -596,10 +595,7 @@ class GpuStatefulSetModel:
                 field, extra, "a mapping of extended resource names to quantities, such as {'rdma/ib': 1}"
             )
         for name, amount in extra.items():
-            if not isinstance(name, str) or "/" not in name or not is_label_key(name):
-                raise fail(
-                    f"{field} key", name, "an extended resource name such as rdma/ib or example.com/fpga"
-                )
+            require_extended_resource(name, f"{field} key")
             if name in ("cpu", "memory", GPU_RESOURCE):
                 raise fail(f"{field}.{name}", amount, f"absent; {name} has its own prop")
             quantity = require_quantity(amount, f"{field}.{name}", positive=True)
@@ -641,10 +637,28 @@ class GpuStatefulSetModel:
                 field,
                 limit_field,
             )
-        self.volumes.append(
-            {"emptyDir": {"medium": "Memory", "sizeLimit": size_limit}, "name": SHM_VOLUME_NAME}
+        self._add_own_volume(
+            {"emptyDir": {"medium": "Memory", "sizeLimit": size_limit}, "name": SHM_VOLUME_NAME}, "/dev/shm"
         )
-        self.volume_mounts.append({"mountPath": "/dev/shm", "name": SHM_VOLUME_NAME})
+
+    def _add_own_volume(self, volume: dict[str, Any], mount_path: str) -> None:
+        """A volume the pods need (/dev/shm, /tmp): a volume or mount given already may not take it."""
+        for index, existing in enumerate(self.volumes):
+            if existing["name"] == volume["name"]:
+                raise fail(
+                    f"{self._field('volumes')}[{index}].name",
+                    volume["name"],
+                    "a name these pods do not use already",
+                )
+        for index, existing in enumerate(self.volume_mounts):
+            if existing["mountPath"] == mount_path:
+                raise fail(
+                    f"{self._field('volume_mounts')}[{index}].mountPath",
+                    mount_path,
+                    "a path these pods do not mount already",
+                )
+        self.volumes.append(volume)
+        self.volume_mounts.append({"mountPath": mount_path, "name": volume["name"]})
 
     def _tolerations(self, tolerations: Any) -> list[dict[str, Any]]:
         field = self._field("tolerations")

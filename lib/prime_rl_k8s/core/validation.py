@@ -229,6 +229,13 @@ def require_list(value: Any, field: str) -> Sequence[Any]:
     return value
 
 
+def require_extended_resource(value: Any, field: str) -> str:
+    """A fully qualified extended resource name such as rdma/ib or example.com/fpga."""
+    if not isinstance(value, str) or "/" not in value or not is_label_key(value):
+        raise fail(field, value, "an extended resource name such as rdma/ib or example.com/fpga")
+    return value
+
+
 def require_env_name(value: Any, field: str) -> str:
     return require_text(
         value,

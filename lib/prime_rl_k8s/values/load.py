@@ -85,7 +85,12 @@ def parse_set_file(expression: str, dest: dict[str, Any]) -> None:
     except UnicodeDecodeError:
         raise ValuesError(label, path, "a readable UTF-8 file", "not UTF-8 text") from None
     placeholder: dict[str, Any] = {}
-    parse_set(f"{key}=_", placeholder, as_string=True)
+    try:
+        parse_set(f"{key}=_", placeholder, as_string=True)
+    except ValuesError:
+        raise ValuesError(
+            "--set-file", expression, "KEY=PATH with a values key such as trainer.config"
+        ) from None
     node: Any = placeholder
     while True:
         parent, index = (node, next(iter(node))) if isinstance(node, dict) else (node, len(node) - 1)
