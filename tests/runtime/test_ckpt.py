@@ -55,8 +55,9 @@ def test_rl_resume_continues_at_the_right_step_with_the_same_state(
     _rl(tiny_model_dir, resumed, "--max-steps", "4", "--ckpt.resume-step", "-1")  # no checkpoint: fresh start
     assert available_checkpoints(resumed) == [2, 4]
 
-    # Interrupt: keep only the step-2 checkpoint and its broadcast, then resume from the latest.
-    for stale in ("checkpoints/step_4", "broadcasts/step_3", "broadcasts/step_4", "weights"):
+    # Interrupt before the end: keep only the step-2 checkpoint and its broadcast (no completion
+    # marker, which a finished run leaves), then resume from the latest.
+    for stale in ("checkpoints/step_4", "broadcasts/step_3", "broadcasts/step_4", "weights", "finished"):
         shutil.rmtree(resumed / stale)
     (resumed / "logs" / "trainer" / "metrics.jsonl").write_text("")
     _rl(tiny_model_dir, resumed, "--max-steps", "4", "--ckpt.resume-step", "-1")
