@@ -75,8 +75,10 @@ def test_rl_resume_continues_at_the_right_step_with_the_same_state(
     }
     assert (resumed / "broadcasts" / "step_4" / "STABLE").is_file()
 
-    # A lost broadcast of the resumed policy is published again, so the orchestrator is not stuck.
+    # A lost broadcast of the resumed policy is published again, so the orchestrator is not stuck
+    # (a run still in progress: without the completion marker, which would make a restart idle).
     shutil.rmtree(resumed / "broadcasts")
+    shutil.rmtree(resumed / "finished")
     _rl(tiny_model_dir, resumed, "--max-steps", "4", "--ckpt.resume-step", "4")
     assert sorted(p.name for p in (resumed / "broadcasts").iterdir()) == ["step_4"]
     assert (resumed / "broadcasts" / "step_4" / "STABLE").is_file()
