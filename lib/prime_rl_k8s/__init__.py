@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import PrimeRLConfigError
 
+#: This distribution's version (pyproject.toml's, which a test holds equal): the tag its release images
+#: carry. A constant, because asking the installed metadata costs the CLI tens of milliseconds.
+__version__ = "0.1.0"
+
 if TYPE_CHECKING:
     from .constructs import GpuPods, GpuStatefulSet, JobSetRole, PrimeRLExperiment, SharedDataVolume
     from .core.env import POD_INDEX_FIELD, EnvValue, FieldRef, SecretKeyRef

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from decimal import Decimal
+from importlib.metadata import version
 from pathlib import Path
 
 import cdk8s
@@ -178,3 +180,9 @@ def test_fails_unknown_preset_and_role():
         prime_rl_k8s.PrimeRLConfigError, match=r"^role must be one of orchestrator, inference"
     ):
         prime_rl_k8s.get_preset("wordle").command("critic")
+
+
+def test_version_is_the_distributions() -> None:
+    """The constant the default image tag uses is pyproject's version, as installed."""
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert prime_rl_k8s.__version__ == pyproject["project"]["version"] == version("prime-rl-k8s")

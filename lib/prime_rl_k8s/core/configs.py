@@ -9,11 +9,9 @@ of the files on the pod template restarts the pods that read a changed config.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,6 +35,8 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 def toml_text(value: Any, field: str) -> tuple[str, dict[str, Any]]:
     """The TOML text of a config given as text or as a mapping, and the table it parses to."""
+    import tomllib  # only experiments with configs pay for the parser
+
     if isinstance(value, str):
         text = value
     elif isinstance(value, Mapping):
@@ -93,6 +93,8 @@ def config_map_manifest(
 
 
 def checksum(data: Mapping[str, str]) -> str:
+    import hashlib
+
     return hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()
 
 

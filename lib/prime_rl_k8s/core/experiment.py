@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from .. import __version__
 from ..errors import escape
 from . import configs, kubernetes, platform
 from .commands import check_output_dir, check_port, check_torchrun_processes, command_text
@@ -81,18 +80,9 @@ SECRET_KEYS = {"WANDB_API_KEY": "wandb-api-key", "HF_TOKEN": "hf-token"}
 START_ORDER = (INFERENCE, ORCHESTRATOR, TRAINER)
 
 
-@cache
-def package_version() -> str:
-    """This distribution's version: the tag its release images carry."""
-    try:
-        return version("prime-rl-k8s")
-    except PackageNotFoundError:  # pragma: no cover - the library always runs installed
-        return "0.0.0"
-
-
 def default_image_tag(preset: ExamplePreset) -> str:
     """``<version>`` (the CUDA image), or ``<version>-cpu`` for examples that run on CPU nodes."""
-    return f"{package_version()}-cpu" if preset.cpu_only else package_version()
+    return f"{__version__}-cpu" if preset.cpu_only else __version__
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ fields, wrong types and bad enum values fail with the usual one-line error namin
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -80,6 +79,8 @@ def _port(value: Any, field: str) -> int | str:
 
 
 def _cidr(value: Any, field: str) -> str:
+    import ipaddress  # only network policies with IP blocks pay for it
+
     try:
         ipaddress.ip_network(require_str(value, field), strict=False)
     except ValueError:
