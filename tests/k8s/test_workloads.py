@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import cdk8s
+import kubernetes_validate
 import pytest
 import yaml
 from cli_run import refused, synth
-from crd_schemas import validate_custom_resource
+from crd_schemas import is_custom_resource, validate_custom_resource
 from prime_rl_k8s import PrimeRLConfigError, PrimeRLExperiment, RoleProps
 
 REPO = Path(__file__).resolve().parents[2]
@@ -444,3 +445,16 @@ def test_fails_output_dir_that_climbs_out(capsys: pytest.CaptureFixture[str]) ->
         "trainer.command=trainer @ t.toml --output-dir /data/outputs/exp/../other",
     )
     assert "trainer.command must be no --output-dir" in err
+
+
+@pytest.mark.parametrize("values_file", sorted(EXAMPLES.glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_example_renders_in_both_modes(values_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Switching an example to a JobSet keeps its objects valid: built-in kinds and the JobSet's CRD."""
+    for workload in ("statefulset", "jobset"):
+        docs = synth(capsys, "-f", str(values_file), "--set", f"workload={workload}")
+        assert any(doc["kind"] == ("JobSet" if workload == "jobset" else "StatefulSet") for doc in docs)
+        for doc in docs:
+            if is_custom_resource(doc):
+                validate_custom_resource(doc)
+            else:
+                kubernetes_validate.validate(doc, "1.31.0", strict=True)
