@@ -56,7 +56,6 @@ from .validation import (
     require_list,
     require_one_of,
     require_port,
-    require_quantity,
     require_run_id,
     require_str,
     require_user_id,
@@ -273,7 +272,7 @@ class ExperimentPlan:
         enabled = {role: role_props for role, role_props in roles.items() if role_props.enabled}
         #: Roles with the RDMA profile.
         self.rdma_roles: set[str] = set()
-        self._platform(props, enabled)
+        self._platform(props)
         self._configs(props, enabled)
 
         self.volume: SharedDataVolumeProps | None = None
@@ -373,10 +372,7 @@ class ExperimentPlan:
         else:
             docs.append(self.jobset.manifest())
             for model in self.models.values():
-                if model.service_enabled:
-                    docs.append(model.service_manifest())
-                if model.pod_disruption_budget:
-                    docs.append(model.pod_disruption_budget_manifest())
+                docs.extend(model.role_manifests())
         docs.extend(self.network_policy_manifests())
         if self.pod_monitor_enabled:
             docs.append(self.pod_monitor_manifest())
@@ -445,7 +441,7 @@ class ExperimentPlan:
             scrape_inference=INFERENCE in self.models,
         )
 
-    def _platform(self, props: PrimeRLExperimentProps, enabled: Mapping[str, RoleProps]) -> None:
+    def _platform(self, props: PrimeRLExperimentProps) -> None:
         """Checks the service account, policy and monitoring props."""
         self.image_pull_secrets = list(require_list(props.image_pull_secrets, "image_pull_secrets"))
         create = require_bool(props.service_account_create, "service_account_create")
@@ -534,21 +530,14 @@ class ExperimentPlan:
                 raise fail(f"{role}.nccl_port", nccl, f"different from {role}.port")
             ports["nccl"] = nccl
         if gpus > 0:
-            # Guaranteed QoS: a side left unset is the other; neither set is the preset's limit.
-            # What the user gave is checked under its own name before it is copied to the other side.
-            for resource in ("cpu", "memory"):
-                for side in ("request", "limit"):
-                    given = getattr(props, f"{resource}_{side}")
-                    if given is not None:
-                        require_quantity(given, f"{role}.{resource}_{side}", positive=side == "limit")
-            cpu_request = _default(props.cpu_request, _default(props.cpu_limit, defaults.cpu_limit))
-            memory_request = _default(
-                props.memory_request, _default(props.memory_limit, defaults.memory_limit)
-            )
-            cpu_limit, memory_limit = (
-                _default(props.cpu_limit, cpu_request),
-                _default(props.memory_limit, memory_request),
-            )
+            # Guaranteed: the GPU pod copies a side left unset from the other; with neither set,
+            # both are the preset's limit.
+            cpu_request, cpu_limit = props.cpu_request, props.cpu_limit
+            if cpu_request is None and cpu_limit is None:
+                cpu_request = defaults.cpu_limit
+            memory_request, memory_limit = props.memory_request, props.memory_limit
+            if memory_request is None and memory_limit is None:
+                memory_request = defaults.memory_limit
         else:
             cpu_request = _default(props.cpu_request, defaults.cpu_request)
             memory_request = _default(props.memory_request, defaults.memory_request)

@@ -414,9 +414,11 @@ class GpuStatefulSetModel:
 
         The last two only when enabled, in that order.
         """
-        docs = [self.statefulset_manifest(), self.headless_service_manifest()]
-        if self.service_enabled:
-            docs.append(self.service_manifest())
+        return [self.statefulset_manifest(), self.headless_service_manifest(), *self.role_manifests()]
+
+    def role_manifests(self) -> list[dict[str, Any]]:
+        """What the role has in either workload mode: its load-balanced Service and disruption budget."""
+        docs = [self.service_manifest()] if self.service_enabled else []
         if self.pod_disruption_budget:
             docs.append(self.pod_disruption_budget_manifest())
         return docs
@@ -562,6 +564,12 @@ class GpuStatefulSetModel:
             ("cpu", props.cpu_request, props.cpu_limit),
             ("memory", props.memory_request, props.memory_limit),
         ):
+            request_field, limit_field = self._field(f"{resource}_request"), self._field(f"{resource}_limit")
+            # Checked under the name they were given by, before one side is copied to the other.
+            if request is not None:
+                require_quantity(request, request_field)
+            if limit is not None:
+                require_quantity(limit, limit_field, positive=True)
             if self.gpu_count > 0:
                 # GPU pods are Guaranteed: a side left unset equals the other, so the kubelet never
                 # evicts or throttles a training process for using what it asked for.
@@ -569,7 +577,6 @@ class GpuStatefulSetModel:
                     (limit if request is None else request),
                     (request if limit is None else limit),
                 )
-            request_field, limit_field = self._field(f"{resource}_request"), self._field(f"{resource}_limit")
             if request is not None:
                 requests[resource] = require_quantity(request, request_field)
             if limit is not None:
@@ -596,8 +603,8 @@ class GpuStatefulSetModel:
             )
         for name, amount in extra.items():
             require_extended_resource(name, f"{field} key")
-            if name in ("cpu", "memory", GPU_RESOURCE):
-                raise fail(f"{field}.{name}", amount, f"absent; {name} has its own prop")
+            if name == GPU_RESOURCE:
+                raise fail(f"{field}.{name}", amount, "absent; GPUs have their own prop, gpu_count")
             quantity = require_quantity(amount, f"{field}.{name}", positive=True)
             value = amount if isinstance(amount, int) and not isinstance(amount, bool) else quantity
             requests[name] = limits[name] = value
