@@ -529,3 +529,12 @@ def test_experiment_wide_objects_carry_the_standard_labels(capsys: pytest.Captur
     assert get(docs, "NetworkPolicy", "exp")["spec"]["egress"][1] == {
         "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
     }
+
+
+def test_fails_metrics_port_taken_by_another_port(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "monitoring.metricsPort must differ from trainer.service.port, got 8000 for both" in refused(
+        capsys, "--set", "monitoring.metricsPort=8000"
+    )
+    assert "monitoring.metricsPort must differ from trainer.service.ncclPort" in refused(
+        capsys, "--set", "monitoring.metricsPort=29501"
+    )

@@ -51,7 +51,7 @@ class GpuPods(Construct):
     # -- facts ---------------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        """The StatefulSet's name, which prefixes its pods' names."""
+        """``<instance>-<component>``: the role's Services (and StatefulSet) are named after it."""
         return self.model.name
 
     @property
@@ -95,7 +95,7 @@ class GpuPods(Construct):
 
     @property
     def headless_service_fqdn(self) -> str:
-        """`<name>-headless.<namespace>.svc.<domain>`: resolves to every pod, ready or not."""
+        """FQDN of the headless Service (`<name>-headless`, or the JobSet's subdomain): every pod."""
         return self.model.address.headless_service_fqdn
 
     @property
@@ -111,7 +111,7 @@ class GpuPods(Construct):
         return service_fqdn(self.model.service_name, self.namespace, self.model.address.cluster_domain)
 
     def pod_name(self, index: int) -> str:
-        """Stable name of pod `index` (0-based), e.g. `exp-trainer-0`."""
+        """Stable name of pod `index` (0-based): `exp-trainer-0`, or `exp-trainer-0-0` in a JobSet."""
         return self.model.address.pod_name(index)
 
     def pod_fqdn(self, index: int) -> str:

@@ -552,6 +552,12 @@ class ExperimentPlan:
             f"{role}.pod_disruption_budget",
         )
         if role in (ORCHESTRATOR, TRAINER):
+            for name, number in ports.items():
+                if number == self.metrics_port:
+                    prop = f"{role}.port" if name == "http" else f"{role}.{name}_port"
+                    raise config_error(
+                        "{0} must differ from {1}, got " + str(number) + " for both", "metrics_port", prop
+                    )
             ports["metrics"] = self.metrics_port
         config_files = self._config_files(role)
         if not auto_start:

@@ -159,7 +159,10 @@ def values_key(field: str) -> str:
         match = _PROP.match(rest)
         if match is None:
             return field
-        rest = _SUB_PROP.sub(lambda sub: "." + _TIMING_KEYS.get(sub[1], sub[1]), match["rest"])
+        rest = match["rest"]
+        if match["prop"].endswith("_probe"):
+            # A ProbeTiming field: `trainer.liveness_probe.period_seconds` -> `...periodSeconds`.
+            rest = _SUB_PROP.sub(lambda sub: "." + _TIMING_KEYS.get(sub[1], sub[1]), rest)
         return f"{role}.{ROLE_KEYS.get(match['prop'], match['prop'])}{rest}"
     match = _PROP.match(field)
     if match is None:
